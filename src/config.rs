@@ -1,0 +1,476 @@
+//! The agent's configuration: one TOML file, every scalar key overridable by
+//! `SPOOLCAST_<SECTION>__<KEY>` environment variables.
+//!
+//! Loading is split in two: serde reads the raw shape, then `validate` turns
+//! it into a `Config` whose fields can be trusted (IDs checked, URIs parsed,
+//! files present). A bad config fails at start with one line naming the key,
+//! so an installer on a headless Pi sees what to fix in `journalctl`.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use spoolcast_protocol::{AgentId, PrinterId, Topics, DEFAULT_PREFIX};
+use url::Url;
+
+use crate::error::{Error, Result};
+
+/// Where the daemon looks when `--config` is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/spoolcast/agent.toml";
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub agent: AgentSection,
+    pub mqtt: MqttSection,
+    pub printers: Vec<PrinterConfig>,
+}
+
+/// `[agent]`
+#[derive(Debug, Clone)]
+pub struct AgentSection {
+    pub id: AgentId,
+    pub state_dir: PathBuf,
+    /// How long finished job IDs are remembered to refuse re-prints.
+    pub finished_retention: Duration,
+    /// Plain-http document URLs are refused unless this is set.
+    pub allow_http_documents: bool,
+    /// Upper bound on a document's declared and actual size.
+    pub max_document_size: u64,
+}
+
+/// `[mqtt]`
+#[derive(Debug, Clone)]
+pub struct MqttSection {
+    pub host: String,
+    pub port: u16,
+    pub tls: bool,
+    pub client_id: String,
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub topics: Topics,
+    pub keep_alive: Duration,
+    /// Largest MQTT packet accepted or sent; the broker's `max_packet_size`
+    /// must not exceed it or big jobs loop forever in redelivery.
+    pub max_packet_size: usize,
+}
+
+/// How a printer is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineKind {
+    /// An IPP printer (or ipp-usb): its "completed" is the printer's word.
+    IppPrinter,
+    /// A spooler such as CUPS: its "completed" is not proof of paper.
+    IppSpooler,
+}
+
+/// One `[[printer]]` table.
+#[derive(Debug, Clone)]
+pub struct PrinterConfig {
+    pub id: PrinterId,
+    pub uri: Url,
+    pub engine: EngineKind,
+    /// How long a job may stay `stopped` before it is cancelled and aborted.
+    pub stopped_deadline: Duration,
+    /// Upper bound of the job-polling back-off.
+    pub poll_interval_max: Duration,
+    /// How often printer status is read while idle.
+    pub status_interval: Duration,
+    /// Extra CA for ipps:// printers with self-signed certificates.
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    agent: RawAgent,
+    mqtt: RawMqtt,
+    #[serde(default)]
+    printer: Vec<RawPrinter>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAgent {
+    id: String,
+    #[serde(default = "default_state_dir")]
+    state_dir: PathBuf,
+    #[serde(default = "default_retention", with = "humantime_serde")]
+    finished_retention: Duration,
+    #[serde(default)]
+    allow_http_documents: bool,
+    #[serde(default = "default_max_document_size")]
+    max_document_size: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMqtt {
+    url: String,
+    client_id: Option<String>,
+    ca_file: Option<PathBuf>,
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+    username: Option<String>,
+    password_file: Option<PathBuf>,
+    #[serde(default = "default_prefix")]
+    topic_prefix: String,
+    #[serde(default = "default_keep_alive", with = "humantime_serde")]
+    keep_alive: Duration,
+    #[serde(default = "default_max_packet_size")]
+    max_packet_size: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrinter {
+    id: String,
+    uri: String,
+    /// "printer" or "spooler"; guessed from the URI path when absent.
+    engine: Option<String>,
+    #[serde(default = "default_stopped_deadline", with = "humantime_serde")]
+    stopped_deadline: Duration,
+    #[serde(default = "default_poll_max", with = "humantime_serde")]
+    poll_interval_max: Duration,
+    #[serde(default = "default_status_interval", with = "humantime_serde")]
+    status_interval: Duration,
+    ca_file: Option<PathBuf>,
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("/var/lib/spoolcast")
+}
+fn default_retention() -> Duration {
+    Duration::from_secs(7 * 24 * 3600)
+}
+fn default_max_document_size() -> u64 {
+    64 * 1024 * 1024
+}
+fn default_prefix() -> String {
+    DEFAULT_PREFIX.to_string()
+}
+fn default_keep_alive() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_max_packet_size() -> usize {
+    // Base64 inflates by 4/3, so this admits inline documents of ~96 MiB.
+    128 * 1024 * 1024
+}
+fn default_stopped_deadline() -> Duration {
+    Duration::from_secs(30 * 60)
+}
+fn default_poll_max() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_status_interval() -> Duration {
+    Duration::from_secs(60)
+}
+
+impl Config {
+    /// Reads `path`, applies `SPOOLCAST_*` overrides and validates.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::Config(format!(
+                "cannot read {}: {e} (pass --config or create the file)",
+                path.display()
+            ))
+        })?;
+        Self::from_toml(&text, std::env::vars())
+    }
+
+    /// Parses TOML text with the given environment; split out for tests.
+    pub fn from_toml(
+        text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config> {
+        let env: config::Map<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("SPOOLCAST_") && k.contains("__"))
+            .collect();
+        let raw: RawConfig = config::Config::builder()
+            .add_source(config::File::from_str(text, config::FileFormat::Toml))
+            .add_source(
+                config::Environment::with_prefix("SPOOLCAST")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true)
+                    .source(Some(env)),
+            )
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| Error::Config(e.to_string()))?;
+        raw.validate()
+    }
+}
+
+fn bad(key: &str, problem: impl std::fmt::Display) -> Error {
+    Error::Config(format!("{key}: {problem}"))
+}
+
+fn existing_file(key: &str, path: Option<PathBuf>) -> Result<Option<PathBuf>> {
+    match path {
+        Some(p) if !p.is_file() => Err(bad(key, format!("{} is not a readable file", p.display()))),
+        other => Ok(other),
+    }
+}
+
+impl RawConfig {
+    fn validate(self) -> Result<Config> {
+        let id: AgentId = self.agent.id.parse().map_err(|e| bad("agent.id", e))?;
+        if self.agent.max_document_size == 0 {
+            return Err(bad("agent.max_document_size", "must be greater than 0"));
+        }
+        let agent = AgentSection {
+            id: id.clone(),
+            state_dir: self.agent.state_dir,
+            finished_retention: self.agent.finished_retention,
+            allow_http_documents: self.agent.allow_http_documents,
+            max_document_size: self.agent.max_document_size,
+        };
+        let mqtt = self.mqtt.validate(&id)?;
+        if self.printer.is_empty() {
+            return Err(bad("printer", "at least one [[printer]] table is required"));
+        }
+        let mut seen = HashSet::new();
+        let mut printers = Vec::new();
+        for (i, p) in self.printer.into_iter().enumerate() {
+            let p = p.validate(i)?;
+            if !seen.insert(p.id.clone()) {
+                return Err(bad(
+                    &format!("printer[{i}].id"),
+                    format!("duplicate printer id {}", p.id),
+                ));
+            }
+            printers.push(p);
+        }
+        Ok(Config {
+            agent,
+            mqtt,
+            printers,
+        })
+    }
+}
+
+impl RawMqtt {
+    fn validate(self, agent: &AgentId) -> Result<MqttSection> {
+        let url = Url::parse(&self.url).map_err(|e| bad("mqtt.url", e))?;
+        let (tls, default_port) = match url.scheme() {
+            "mqtt" | "tcp" => (false, 1883),
+            "mqtts" | "ssl" => (true, 8883),
+            other => {
+                return Err(bad(
+                    "mqtt.url",
+                    format!("scheme {other:?} is not mqtt:// or mqtts://"),
+                ))
+            }
+        };
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| bad("mqtt.url", "has no host"))?
+            .trim_matches(|c| c == '[' || c == ']')
+            .to_string();
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(bad(
+                "mqtt.url",
+                "must not carry credentials; use mqtt.username and mqtt.password_file",
+            ));
+        }
+        if self.cert_file.is_some() != self.key_file.is_some() {
+            return Err(bad("mqtt.cert_file", "cert_file and key_file go together"));
+        }
+        if !tls && (self.ca_file.is_some() || self.cert_file.is_some()) {
+            return Err(bad(
+                "mqtt.url",
+                "TLS files are set but the url is not mqtts://",
+            ));
+        }
+        if self.password_file.is_some() && self.username.is_none() {
+            return Err(bad("mqtt.password_file", "needs mqtt.username"));
+        }
+        let topics = Topics::new(&self.topic_prefix).map_err(|e| bad("mqtt.topic_prefix", e))?;
+        if self.keep_alive < Duration::from_secs(1) || self.keep_alive > Duration::from_secs(65535)
+        {
+            return Err(bad("mqtt.keep_alive", "must be between 1s and 65535s"));
+        }
+        if self.max_packet_size < 64 * 1024 {
+            return Err(bad("mqtt.max_packet_size", "must be at least 65536 bytes"));
+        }
+        let client_id = self
+            .client_id
+            .unwrap_or_else(|| format!("spoolcast-agent-{agent}"));
+        if client_id.is_empty() || client_id.len() > 65535 {
+            return Err(bad("mqtt.client_id", "must be 1-65535 bytes"));
+        }
+        Ok(MqttSection {
+            host,
+            port: url.port().unwrap_or(default_port),
+            tls,
+            client_id,
+            ca_file: existing_file("mqtt.ca_file", self.ca_file)?,
+            cert_file: existing_file("mqtt.cert_file", self.cert_file)?,
+            key_file: existing_file("mqtt.key_file", self.key_file)?,
+            username: self.username,
+            password_file: existing_file("mqtt.password_file", self.password_file)?,
+            topics,
+            keep_alive: self.keep_alive,
+            max_packet_size: self.max_packet_size,
+        })
+    }
+}
+
+impl RawPrinter {
+    fn validate(self, i: usize) -> Result<PrinterConfig> {
+        let key = |k: &str| format!("printer[{i}].{k}");
+        let id: PrinterId = self.id.parse().map_err(|e| bad(&key("id"), e))?;
+        let uri = Url::parse(&self.uri).map_err(|e| bad(&key("uri"), e))?;
+        match uri.scheme() {
+            "ipp" | "ipps" => {}
+            other => {
+                return Err(bad(
+                    &key("uri"),
+                    format!("scheme {other:?} is not supported (use ipp:// or ipps://)"),
+                ))
+            }
+        }
+        if uri.host_str().is_none_or(str::is_empty) {
+            return Err(bad(&key("uri"), "has no host"));
+        }
+        let engine = match self.engine.as_deref() {
+            Some("printer") => EngineKind::IppPrinter,
+            Some("spooler") => EngineKind::IppSpooler,
+            Some(other) => {
+                return Err(bad(
+                    &key("engine"),
+                    format!("{other:?} is not \"printer\" or \"spooler\""),
+                ))
+            }
+            // CUPS names its queues /printers/NAME and /classes/NAME.
+            None if uri.path().starts_with("/printers/") || uri.path().starts_with("/classes/") => {
+                EngineKind::IppSpooler
+            }
+            None => EngineKind::IppPrinter,
+        };
+        if self.stopped_deadline.is_zero() {
+            return Err(bad(&key("stopped_deadline"), "must be greater than 0"));
+        }
+        if self.poll_interval_max < Duration::from_millis(100) {
+            return Err(bad(&key("poll_interval_max"), "must be at least 100ms"));
+        }
+        if self.status_interval < Duration::from_secs(1) {
+            return Err(bad(&key("status_interval"), "must be at least 1s"));
+        }
+        Ok(PrinterConfig {
+            id,
+            uri,
+            engine,
+            stopped_deadline: self.stopped_deadline,
+            poll_interval_max: self.poll_interval_max,
+            status_interval: self.status_interval,
+            ca_file: existing_file(&key("ca_file"), self.ca_file)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[agent]
+id = "bridge-1"
+state_dir = "/tmp/x"
+
+[mqtt]
+url = "mqtt://127.0.0.1:1884"
+
+[[printer]]
+id = "office"
+uri = "ipp://10.0.0.5/ipp/print"
+
+[[printer]]
+id = "cups-q"
+uri = "ipp://localhost:631/printers/laser"
+stopped_deadline = "5m"
+"#;
+
+    fn load(text: &str) -> Result<Config> {
+        Config::from_toml(text, Vec::new())
+    }
+
+    #[test]
+    fn good_config_has_defaults() {
+        let c = load(GOOD).unwrap();
+        assert_eq!(c.agent.id.as_str(), "bridge-1");
+        assert_eq!(c.agent.finished_retention, Duration::from_secs(7 * 86400));
+        assert_eq!(c.mqtt.port, 1884);
+        assert!(!c.mqtt.tls);
+        assert_eq!(c.mqtt.client_id, "spoolcast-agent-bridge-1");
+        assert_eq!(c.printers[0].engine, EngineKind::IppPrinter);
+        assert_eq!(c.printers[0].stopped_deadline, Duration::from_secs(1800));
+        assert_eq!(c.printers[1].engine, EngineKind::IppSpooler);
+        assert_eq!(c.printers[1].stopped_deadline, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn env_overrides_scalar_keys() {
+        let env = vec![
+            (
+                "SPOOLCAST_MQTT__URL".to_string(),
+                "mqtts://broker.example:9999".to_string(),
+            ),
+            ("SPOOLCAST_AGENT__ID".to_string(), "other".to_string()),
+            ("UNRELATED".to_string(), "x".to_string()),
+        ];
+        let c = Config::from_toml(GOOD, env).unwrap();
+        assert_eq!(c.mqtt.host, "broker.example");
+        assert_eq!(c.mqtt.port, 9999);
+        assert!(c.mqtt.tls);
+        assert_eq!(c.agent.id.as_str(), "other");
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases = [
+            (GOOD.replace("bridge-1", "Bad ID"), "agent.id"),
+            (
+                GOOD.replace("mqtt://127.0.0.1:1884", "http://x"),
+                "mqtt.url",
+            ),
+            (
+                GOOD.replace("mqtt://127.0.0.1:1884", "mqtt://u:p@x"),
+                "mqtt.url",
+            ),
+            (
+                GOOD.replace("ipp://10.0.0.5/ipp/print", "socket://x:9100"),
+                "printer[0].uri",
+            ),
+            (GOOD.replace("\"cups-q\"", "\"office\""), "printer[1].id"),
+            (GOOD.replace("\"5m\"", "\"soon\""), "stopped_deadline"),
+            (GOOD.replace("[agent]", "[agent]\nbogus = 1"), "bogus"),
+            (
+                GOOD.replace("[mqtt]", "[mqtt]\nca_file = \"/nonexistent\""),
+                "mqtts://",
+            ),
+            (
+                GOOD.replace("mqtt://", "mqtts://")
+                    .replace("[mqtt]", "[mqtt]\nca_file = \"/nonexistent\""),
+                "mqtt.ca_file",
+            ),
+        ];
+        for (text, key) in cases {
+            let err = load(&text).unwrap_err().to_string();
+            assert!(err.contains(key), "{err:?} should name {key}");
+        }
+    }
+
+    #[test]
+    fn no_printers_is_an_error() {
+        let text = GOOD.split("[[printer]]").next().unwrap();
+        assert!(load(text).unwrap_err().to_string().contains("printer"));
+    }
+}

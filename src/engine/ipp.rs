@@ -1,0 +1,402 @@
+//! The IPP/IPPS engine: the thin IO shell that talks to a printer or a CUPS
+//! queue with the `ipp` crate.
+//!
+//! Each method is one IPP operation and returns decoded structs from
+//! `ipp_map`; deciding what they mean is left to `ipp_map` and the job state
+//! machine. Documents are streamed from the spool file into the request
+//! body, so memory does not grow with document size.
+
+use std::path::Path;
+use std::time::Duration;
+
+use http::Uri;
+use ipp::attribute::IppAttribute;
+use ipp::client::non_blocking::AsyncIppClient;
+use ipp::model::{DelimiterTag, IppVersion, Operation, StatusCode};
+use ipp::payload::IppPayload;
+use ipp::request::IppRequestResponse;
+use ipp::value::IppValue;
+use spoolcast_protocol::Ticket;
+use tokio_util::compat::TokioAsyncReadCompatExt;
+
+use super::ipp_map::{self, attr, JobAttrs, PrinterAttrs, JOB_ATTRIBUTES, PRINTER_ATTRIBUTES};
+use super::EngineError;
+use crate::config::{EngineKind, PrinterConfig};
+
+/// Short operations (status, create, cancel) must answer within this.
+const OP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Sending a document may take as long as the printer needs to swallow it,
+/// but not forever: a hung transfer must end so the job can be decided.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// The user name printers show for our jobs.
+const USER_NAME: &str = "spoolcast";
+
+/// One IPP printer or queue.
+#[derive(Clone)]
+pub struct IppEngine {
+    uri: Uri,
+    kind: EngineKind,
+    ca: Option<Vec<u8>>,
+}
+
+impl IppEngine {
+    /// Builds the engine for a configured printer.
+    pub fn new(cfg: &PrinterConfig) -> Result<IppEngine, EngineError> {
+        let uri: Uri = cfg
+            .uri
+            .as_str()
+            .parse()
+            .map_err(|e| EngineError::Protocol(format!("printer uri {}: {e}", cfg.uri)))?;
+        let ca =
+            match &cfg.ca_file {
+                Some(path) => Some(std::fs::read(path).map_err(|e| {
+                    EngineError::Protocol(format!("reading {}: {e}", path.display()))
+                })?),
+                None => None,
+            };
+        Ok(IppEngine {
+            uri,
+            kind: cfg.engine,
+            ca,
+        })
+    }
+
+    /// Whether a `completed` from this engine is the printer's own word.
+    pub fn kind(&self) -> EngineKind {
+        self.kind
+    }
+
+    fn client(&self, timeout: Duration) -> AsyncIppClient {
+        let mut builder = AsyncIppClient::builder(self.uri.clone()).request_timeout(timeout);
+        if let Some(ca) = &self.ca {
+            builder = builder.ca_cert(ca);
+        }
+        builder.build()
+    }
+
+    fn request(&self, op: Operation) -> IppRequestResponse {
+        let mut req = IppRequestResponse::new(IppVersion::v1_1(), op, Some(self.uri.clone()))
+            .expect("a parsed http::Uri is a valid printer-uri");
+        req.attributes_mut().add(
+            DelimiterTag::OperationAttributes,
+            attr("requesting-user-name", name(USER_NAME)),
+        );
+        req
+    }
+
+    async fn send(
+        &self,
+        req: IppRequestResponse,
+        timeout: Duration,
+    ) -> Result<IppRequestResponse, EngineError> {
+        let resp = self
+            .client(timeout)
+            .send(req)
+            .await
+            .map_err(EngineError::from_ipp)?;
+        let status = resp.header().status_code();
+        if status.is_success() {
+            Ok(resp)
+        } else {
+            Err(EngineError::refused(status, status_message(&resp)))
+        }
+    }
+
+    /// Get-Printer-Attributes.
+    pub async fn printer(&self) -> Result<PrinterAttrs, EngineError> {
+        let mut req = self.request(Operation::GetPrinterAttributes);
+        req.attributes_mut().add(
+            DelimiterTag::OperationAttributes,
+            attr("requested-attributes", keywords(PRINTER_ATTRIBUTES)),
+        );
+        let resp = self.send(req, OP_TIMEOUT).await?;
+        Ok(ipp_map::printer_attrs(resp.attributes()))
+    }
+
+    /// Create-Job named `job_name` (our job ID, so a crash can find it again).
+    pub async fn create_job(
+        &self,
+        job_name: &str,
+        ticket: Option<&Ticket>,
+    ) -> Result<i32, EngineError> {
+        let mut req = self.request(Operation::CreateJob);
+        let attrs = req.attributes_mut();
+        attrs.add(
+            DelimiterTag::OperationAttributes,
+            attr("job-name", name(job_name)),
+        );
+        // No ipp-attribute-fidelity: an unsupported ticket value degrades
+        // (the printer substitutes) instead of refusing the whole job.
+        if let Some(ticket) = ticket {
+            for attr in ticket_attributes(ticket) {
+                attrs.add(DelimiterTag::JobAttributes, attr);
+            }
+        }
+        let resp = self.send(req, OP_TIMEOUT).await?;
+        ipp_map::jobs(resp.attributes())
+            .first()
+            .and_then(|j| j.id)
+            .or_else(|| find_int(resp.attributes(), "job-id"))
+            .ok_or_else(|| EngineError::Protocol("Create-Job answered without a job-id".into()))
+    }
+
+    /// Send-Document with the whole spool file as the last document.
+    pub async fn send_document(
+        &self,
+        engine_job: i32,
+        path: &Path,
+        format: &str,
+    ) -> Result<(), EngineError> {
+        let file = tokio::fs::File::open(path).await.map_err(|e| {
+            EngineError::Local(format!("opening spool file {}: {e}", path.display()))
+        })?;
+        let mut req = self.request(Operation::SendDocument);
+        let attrs = req.attributes_mut();
+        attrs.add(
+            DelimiterTag::OperationAttributes,
+            attr("job-id", IppValue::Integer(engine_job)),
+        );
+        attrs.add(
+            DelimiterTag::OperationAttributes,
+            attr(
+                "document-format",
+                IppValue::MimeMediaType(
+                    format
+                        .try_into()
+                        .map_err(|_| EngineError::Protocol(format!("bad format {format}")))?,
+                ),
+            ),
+        );
+        attrs.add(
+            DelimiterTag::OperationAttributes,
+            attr("last-document", IppValue::Boolean(true)),
+        );
+        *req.payload_mut() = IppPayload::new_async(file.compat());
+        self.send(req, SEND_TIMEOUT).await.map(drop)
+    }
+
+    /// Get-Job-Attributes; `EngineError::NotFound` once the engine forgot it.
+    pub async fn job(&self, engine_job: i32) -> Result<JobAttrs, EngineError> {
+        let mut req = self.request(Operation::GetJobAttributes);
+        let attrs = req.attributes_mut();
+        attrs.add(
+            DelimiterTag::OperationAttributes,
+            attr("job-id", IppValue::Integer(engine_job)),
+        );
+        attrs.add(
+            DelimiterTag::OperationAttributes,
+            attr("requested-attributes", keywords(JOB_ATTRIBUTES)),
+        );
+        let resp = self.send(req, OP_TIMEOUT).await?;
+        ipp_map::jobs(resp.attributes())
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                EngineError::Protocol("Get-Job-Attributes answered without a job-state".into())
+            })
+    }
+
+    /// Cancel-Job. A job that already finished is not an error.
+    pub async fn cancel(&self, engine_job: i32) -> Result<(), EngineError> {
+        let mut req = self.request(Operation::CancelJob);
+        req.attributes_mut().add(
+            DelimiterTag::OperationAttributes,
+            attr("job-id", IppValue::Integer(engine_job)),
+        );
+        match self.send(req, OP_TIMEOUT).await {
+            Ok(_) | Err(EngineError::NotFound) => Ok(()),
+            // "not possible": it already completed, aborted or was canceled.
+            Err(EngineError::Refused { status, .. }) if status == "client-error-not-possible" => {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Finds an engine job by its job-name among all the engine still knows.
+    pub async fn find_by_name(&self, job_name: &str) -> Result<Option<JobAttrs>, EngineError> {
+        let mut req = self.request(Operation::GetJobs);
+        let attrs = req.attributes_mut();
+        attrs.add(
+            DelimiterTag::OperationAttributes,
+            attr("which-jobs", keyword("all")),
+        );
+        attrs.add(
+            DelimiterTag::OperationAttributes,
+            attr("my-jobs", IppValue::Boolean(false)),
+        );
+        attrs.add(
+            DelimiterTag::OperationAttributes,
+            attr("requested-attributes", keywords(JOB_ATTRIBUTES)),
+        );
+        let resp = self.send(req, OP_TIMEOUT).await?;
+        Ok(ipp_map::jobs(resp.attributes())
+            .into_iter()
+            .filter(|j| j.name.as_deref() == Some(job_name))
+            .max_by_key(|j| j.id))
+    }
+}
+
+fn name(v: &str) -> IppValue {
+    // IPP names are at most 255 octets; job IDs are at most 128.
+    IppValue::NameWithoutLanguage(ipp::value::IppName::new_truncated(v))
+}
+
+fn keyword(v: &str) -> IppValue {
+    IppValue::Keyword(v.try_into().expect("static keywords are valid"))
+}
+
+fn keywords(v: &[&str]) -> IppValue {
+    IppValue::Array(v.iter().map(|k| keyword(k)).collect())
+}
+
+fn find_int(attrs: &ipp::attribute::IppAttributes, wanted: &str) -> Option<i32> {
+    attrs
+        .groups()
+        .iter()
+        .flat_map(|g| g.attributes())
+        .find(|a| a.name().as_ref() == wanted)
+        .and_then(|a| match a.value() {
+            IppValue::Integer(i) => Some(*i),
+            _ => None,
+        })
+}
+
+fn status_message(resp: &IppRequestResponse) -> Option<String> {
+    resp.attributes()
+        .groups_of(DelimiterTag::OperationAttributes)
+        .flat_map(|g| g.attributes())
+        .find(|a| a.name().as_ref() == "status-message")
+        .map(|a| a.value().to_string())
+}
+
+/// The Job Template attributes for a ticket (RFC 8011 5.2).
+pub fn ticket_attributes(t: &Ticket) -> Vec<IppAttribute> {
+    let mut out = Vec::new();
+    let kw = |name: &str, v: &str| v.try_into().ok().map(|k| attr(name, IppValue::Keyword(k)));
+    if let Some(copies) = t.copies {
+        out.push(attr("copies", IppValue::Integer(copies as i32)));
+    }
+    out.extend(t.sides.as_deref().and_then(|v| kw("sides", v)));
+    out.extend(t.media.as_deref().and_then(|v| kw("media", v)));
+    out.extend(
+        t.color_mode
+            .as_deref()
+            .and_then(|v| kw("print-color-mode", v)),
+    );
+    let quality = match t.print_quality.as_deref() {
+        Some("draft") => Some(3),
+        Some("normal") => Some(4),
+        Some("high") => Some(5),
+        _ => None,
+    };
+    out.extend(quality.map(|q| attr("print-quality", IppValue::Enum(q))));
+    let orientation = match t.orientation.as_deref() {
+        Some("portrait") => Some(3),
+        Some("landscape") => Some(4),
+        Some("reverse-landscape") => Some(5),
+        Some("reverse-portrait") => Some(6),
+        _ => None,
+    };
+    out.extend(orientation.map(|o| attr("orientation-requested", IppValue::Enum(o))));
+    if let Some(ranges) = t.page_ranges_parsed() {
+        let values = ranges
+            .into_iter()
+            .map(|(lo, hi)| IppValue::RangeOfInteger {
+                min: lo as i32,
+                max: hi as i32,
+            })
+            .collect();
+        out.push(attr("page-ranges", IppValue::Array(values)));
+    }
+    out
+}
+
+impl EngineError {
+    fn from_ipp(e: ipp::error::IppError) -> EngineError {
+        match e {
+            ipp::error::IppError::RequestError(code) => {
+                EngineError::Unreachable(format!("HTTP status {code}"))
+            }
+            other => EngineError::Unreachable(other.to_string()),
+        }
+    }
+
+    fn refused(status: StatusCode, message: Option<String>) -> EngineError {
+        if status == StatusCode::ClientErrorNotFound {
+            return EngineError::NotFound;
+        }
+        let code = status_keyword(status);
+        let retryable = matches!(
+            status,
+            StatusCode::ServerErrorBusy
+                | StatusCode::ServerErrorServiceUnavailable
+                | StatusCode::ServerErrorNotAcceptingJobs
+                | StatusCode::ServerErrorTemporaryError
+                | StatusCode::ServerErrorJobCanceled
+        );
+        EngineError::Refused {
+            status: code,
+            message,
+            retryable,
+        }
+    }
+}
+
+/// The RFC 8011 keyword of a status code, as printers document them.
+fn status_keyword(status: StatusCode) -> String {
+    let words = format!("{status:?}");
+    let mut out = String::new();
+    for (i, ch) in words.chars().enumerate() {
+        if ch.is_ascii_uppercase() && i > 0 {
+            out.push('-');
+        }
+        out.push(ch.to_ascii_lowercase());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_keywords_follow_rfc_8011() {
+        assert_eq!(
+            status_keyword(StatusCode::ClientErrorDocumentFormatNotSupported),
+            "client-error-document-format-not-supported"
+        );
+        assert_eq!(
+            status_keyword(StatusCode::ServerErrorBusy),
+            "server-error-busy"
+        );
+    }
+
+    #[test]
+    fn ticket_maps_to_job_template_attributes() {
+        let ticket: Ticket = serde_json::from_value(serde_json::json!({
+            "copies": 2, "sides": "two-sided-long-edge", "media": "iso_a4_210x297mm",
+            "color_mode": "monochrome", "print_quality": "high", "orientation": "landscape",
+            "page_ranges": "1-3,5"
+        }))
+        .unwrap();
+        let attrs = ticket_attributes(&ticket);
+        let rendered: Vec<String> = attrs
+            .iter()
+            .map(|a| format!("{}={}", a.name(), a.value()))
+            .collect();
+        assert_eq!(
+            rendered,
+            vec![
+                "copies=2",
+                "sides=two-sided-long-edge",
+                "media=iso_a4_210x297mm",
+                "print-color-mode=monochrome",
+                "print-quality=5",
+                "orientation-requested=4",
+                "page-ranges=[1..3, 5..5]",
+            ]
+        );
+    }
+}

@@ -1,0 +1,123 @@
+//! Wiring: builds the journal, the MQTT session, intake, one worker and
+//! one status task per printer, and shuts them down in order.
+//!
+//! Shutdown order matters: intake stops first (later offers stay with the
+//! broker), workers finish the engine call they are in and leave their job
+//! journaled, and only then does the session publish `offline`, drain what
+//! it can of the outbox and disconnect.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::{mpsc, Notify};
+
+use crate::config::Config;
+use crate::engine::ipp::IppEngine;
+use crate::error::{Error, Result};
+use crate::intake::Intake;
+use crate::journal::Journal;
+use crate::mqtt::{options, session};
+use crate::printer_status::StatusTask;
+use crate::shutdown::Shutdown;
+use crate::worker::Worker;
+
+/// How often finished jobs past their retention are forgotten.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Runs the agent until `shutdown` fires.
+pub async fn run(config: Config, shutdown: Shutdown) -> Result<()> {
+    let journal = Arc::new(Journal::open(
+        &config.agent.state_dir,
+        config.agent.id.clone(),
+    )?);
+    let retention = chrono::Duration::from_std(config.agent.finished_retention)
+        .unwrap_or(chrono::Duration::MAX);
+    journal.purge(Utc::now() - retention)?;
+
+    let printers: Vec<_> = config.printers.iter().map(|p| p.id.clone()).collect();
+    let session_cfg = session::SessionConfig {
+        mqtt: config.mqtt.clone(),
+        options: options::session_options(&config.mqtt)?,
+        agent_id: config.agent.id.clone(),
+        printers,
+    };
+    // The session outlives the workers, so it gets its own token.
+    let session_stop = Shutdown::new();
+    let (mqtt, incoming, session_task) =
+        session::start(session_cfg, journal.clone(), session_stop.clone())?;
+
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(30))
+        .timeout(Duration::from_secs(30 * 60))
+        .build()
+        .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+    let mut wake = HashMap::new();
+    let mut status = HashMap::new();
+    let mut tasks = Vec::new();
+    for printer in &config.printers {
+        let engine = IppEngine::new(printer)
+            .map_err(|e| Error::Config(format!("printer {}: {e}", printer.id)))?;
+        let woken = Arc::new(Notify::new());
+        let changed = Arc::new(Notify::new());
+        let (status_tx, status_rx) = mpsc::unbounded_channel();
+        wake.insert(printer.id.clone(), woken.clone());
+        status.insert(printer.id.clone(), status_tx);
+        let status_task = StatusTask {
+            printer_id: printer.id.clone(),
+            agent_id: config.agent.id.clone(),
+            engine: engine.clone(),
+            interval: printer.status_interval,
+            topics: config.mqtt.topics.clone(),
+            journal: journal.clone(),
+            mqtt: mqtt.clone(),
+            changed: changed.clone(),
+        };
+        tasks.push(tokio::spawn(status_task.run(status_rx, shutdown.clone())));
+        let worker = Worker {
+            printer: printer.clone(),
+            engine,
+            journal: journal.clone(),
+            mqtt: mqtt.clone(),
+            topics: config.mqtt.topics.clone(),
+            max_document_size: config.agent.max_document_size,
+            wake: woken,
+            status_changed: changed,
+            http: http.clone(),
+        };
+        tasks.push(tokio::spawn(worker.run(shutdown.clone())));
+    }
+    let intake = Intake::new(&config, journal.clone(), mqtt.clone(), wake, status);
+    tasks.push(tokio::spawn(intake.run(incoming, shutdown.clone())));
+    tasks.push(tokio::spawn(purge_loop(
+        journal.clone(),
+        retention,
+        shutdown.clone(),
+    )));
+    tracing::info!(agent_id = %config.agent.id, printers = config.printers.len(), "agent running");
+
+    shutdown.cancelled().await;
+    for task in tasks {
+        let _ = task.await;
+    }
+    mqtt.close().await;
+    session_stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(5), session_task).await;
+    tracing::info!("agent stopped");
+    Ok(())
+}
+
+async fn purge_loop(journal: Arc<Journal>, retention: chrono::Duration, shutdown: Shutdown) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(PURGE_EVERY) => {}
+        }
+        match journal.purge(Utc::now() - retention) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(forgotten = n, "forgot finished jobs past their retention"),
+            Err(e) => tracing::warn!(error = %e, "purging finished jobs failed"),
+        }
+    }
+}
