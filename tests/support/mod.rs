@@ -24,6 +24,7 @@ pub mod mosquitto;
 pub mod ports;
 pub mod probe;
 pub mod process;
+pub mod rig;
 
 pub use agent::{AgentConfig, AgentProcess, PrinterConfig};
 pub use cups::Cups;
