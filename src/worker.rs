@@ -169,6 +169,13 @@ impl Worker {
         shutdown: &Shutdown,
         delay: Duration,
     ) -> Flow<bool> {
+        if !matches!(e, EngineError::Unreachable(_)) {
+            // Busy or briefly unavailable (e.g. still finishing another
+            // client's job): it answers, so it is not offline. Just wait.
+            tracing::info!(error = %e, "printer busy; waiting");
+            self.pause(delay, shutdown).await?;
+            return Ok(true);
+        }
         tracing::warn!(error = %e, "printer not answering");
         let obs = Observation::NeedsAttention {
             reasons: vec![reasons::OFFLINE.to_string()],
@@ -414,7 +421,7 @@ impl Worker {
                 .advance(&job.key.job_id, Phase::Sending, Phase::Creating, None);
             return Ok(());
         };
-        match self.engine.job(id).await {
+        match self.engine.job(id).await.and_then(|a| ours(a, job)) {
             Ok(found) if is_waiting(&found) => {
                 self.engine.cancel(id).await.ok();
                 match self.engine.job(id).await {
@@ -486,7 +493,7 @@ impl Worker {
                     Err(e) => tracing::warn!(error = %e, "Cancel-Job failed; will retry"),
                 }
             }
-            match self.engine.job(id).await {
+            match self.engine.job(id).await.and_then(|a| ours(a, job)) {
                 Ok(attrs) => {
                     failures = 0;
                     let printer = self.engine.printer().await.ok();
@@ -578,6 +585,15 @@ impl Worker {
             writer.write(&chunk.map_err(fetch)?)?;
         }
         writer.commit()
+    }
+}
+
+/// Checks an engine job is the one we created: a printer that restarted
+/// numbers its jobs from 1 again, so an ID alone can name a stranger's job.
+fn ours(attrs: JobAttrs, job: &JobRow) -> Result<JobAttrs, EngineError> {
+    match &attrs.name {
+        Some(name) if name != job.key.job_id.as_str() => Err(EngineError::NotFound),
+        _ => Ok(attrs),
     }
 }
 

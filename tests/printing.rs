@@ -21,7 +21,10 @@ async fn a_job_prints_and_reports_printer_confirmed_completion() {
     assert_eq!(fin["evidence"], "printer-confirmed");
     assert_eq!(fin["owner"], "user-1");
     assert_eq!(fin["agent_id"], "bridge-1");
-    assert_eq!(rig.state_names(&job), ["accepted", "processing", "completed"]);
+    assert_eq!(
+        rig.state_names(&job),
+        ["accepted", "processing", "completed"]
+    );
     rig.assert_well_formed(&job);
     assert_eq!(rig.printer.printed_jobs(), vec![job]);
 }
@@ -33,8 +36,21 @@ async fn an_engine_failure_is_aborted_with_the_printers_reasons() {
     rig.offer(&job).await;
     let fin = rig.wait_final(&job, T).await;
     assert_eq!(fin["state"], "aborted", "{fin}");
-    assert!(fin["reasons"].as_array().unwrap().iter().any(|r| r == "aborted-by-system"), "{fin}");
-    assert!(fin["message"].as_str().unwrap_or("").contains("simulated engine failure"), "{fin}");
+    assert!(
+        fin["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "aborted-by-system"),
+        "{fin}"
+    );
+    assert!(
+        fin["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("simulated engine failure"),
+        "{fin}"
+    );
     assert!(fin["evidence"].is_null());
     rig.assert_well_formed(&job);
     assert!(rig.printer.printed_jobs().is_empty());
@@ -46,13 +62,23 @@ async fn a_jam_stops_the_job_and_it_completes_once_cleared() {
     let job = unique_job_id("jam");
     rig.offer(&job).await;
     let stopped = rig.wait_state(&job, "stopped", T).await;
-    assert!(stopped["reasons"].as_array().unwrap().iter().any(|r| r == "media-jam"), "{stopped}");
+    assert!(
+        stopped["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "media-jam"),
+        "{stopped}"
+    );
     let fin = rig.wait_final(&job, T).await;
     assert_eq!(fin["state"], "completed", "{fin}");
     // The scenario clears the jam and finishes at once, so `processing`
     // may or may not be seen in between; `stopped` must come first.
     let names = rig.state_names(&job);
-    assert!(names.iter().position(|s| s == "stopped") < names.iter().position(|s| s == "completed"), "{names:?}");
+    assert!(
+        names.iter().position(|s| s == "stopped") < names.iter().position(|s| s == "completed"),
+        "{names:?}"
+    );
     rig.assert_well_formed(&job);
     assert_eq!(rig.printer.printed_jobs(), vec![job]);
 }
@@ -65,7 +91,12 @@ async fn out_of_paper_stops_the_job_until_refilled() {
     rig.offer(&job).await;
     let stopped = rig.wait_state(&job, "stopped", T).await;
     let reasons = stopped["reasons"].as_array().unwrap();
-    assert!(reasons.iter().any(|r| r == "media-empty" || r == "media-needed"), "{stopped}");
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r == "media-empty" || r == "media-needed"),
+        "{stopped}"
+    );
     assert!(rig.printer.printed_jobs().is_empty());
     rig.printer.refill_media();
     let fin = rig.wait_final(&job, T).await;
@@ -76,7 +107,11 @@ async fn out_of_paper_stops_the_job_until_refilled() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stopped_job_is_aborted_at_the_deadline_and_canceled_on_the_printer() {
-    let rig = Rig::start_with(RigOptions { stopped_deadline: Some("3s"), ..Default::default() }).await;
+    let rig = Rig::start_with(RigOptions {
+        stopped_deadline: Some("3s"),
+        ..Default::default()
+    })
+    .await;
     let job = unique_job_id("jamforever");
     rig.offer(&job).await;
     rig.wait_state(&job, "stopped", T).await;
@@ -147,7 +182,11 @@ async fn the_same_offer_twice_prints_once_and_repeats_the_final_state() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn through_cups_completion_is_only_spooler_reported() {
-    let rig = Rig::start_with(RigOptions { via_cups: true, ..Default::default() }).await;
+    let rig = Rig::start_with(RigOptions {
+        via_cups: true,
+        ..Default::default()
+    })
+    .await;
     let job = unique_job_id("ok");
     rig.offer(&job).await;
     let fin = rig.wait_final(&job, T).await;
@@ -160,11 +199,22 @@ async fn through_cups_completion_is_only_spooler_reported() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn through_cups_a_jam_is_seen_as_stopped() {
-    let rig = Rig::start_with(RigOptions { via_cups: true, ..Default::default() }).await;
+    let rig = Rig::start_with(RigOptions {
+        via_cups: true,
+        ..Default::default()
+    })
+    .await;
     let job = unique_job_id("jam");
     rig.offer(&job).await;
     let stopped = rig.wait_state(&job, "stopped", T).await;
-    assert!(stopped["reasons"].as_array().unwrap().iter().any(|r| r == "media-jam"), "{stopped}");
+    assert!(
+        stopped["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "media-jam"),
+        "{stopped}"
+    );
     assert_eq!(rig.wait_final(&job, T).await["state"], "completed");
     rig.assert_well_formed(&job);
 }

@@ -68,7 +68,9 @@ pub async fn test_print(
     let (client, mut eventloop) =
         super::connect(config, "test-print", Duration::from_secs(10)).await?;
     let state_topic = topics.job_state(&printer, &job_id);
+    let availability = topics.availability(&config.agent.id);
     client.try_subscribe(state_topic.clone(), QoS::AtLeastOnce)?;
+    client.try_subscribe(availability.clone(), QoS::AtLeastOnce)?;
     println!(
         "job {job_id}: {} bytes of {format} to printer {printer}",
         bytes.len()
@@ -79,16 +81,25 @@ pub async fn test_print(
         let mut last_seq = 0;
         loop {
             match eventloop.poll().await? {
-                Event::Incoming(Packet::SubAck(_)) if !offered => {
-                    // Subscribed first, so not even `accepted` can be missed.
-                    // try_: never await the client in the task that polls it.
-                    client.try_publish(
-                        topics.jobs(&printer),
-                        QoS::AtLeastOnce,
-                        false,
-                        serde_json::to_vec(&offer)?,
-                    )?;
-                    offered = true;
+                Event::Incoming(Packet::Publish(p)) if p.topic == availability && !offered => {
+                    // Offer only once the agent is online (its retained
+                    // availability says so): before its first start the
+                    // broker has no session to queue the job in.
+                    let online = spoolcast_protocol::Availability::from_slice(&p.payload)
+                        .is_ok_and(|a| a.state == spoolcast_protocol::AvailabilityState::Online);
+                    if online {
+                        // try_: never await the client in the task that polls it.
+                        let payload = serde_json::to_vec(&offer)?;
+                        client.try_publish(
+                            topics.jobs(&printer),
+                            QoS::AtLeastOnce,
+                            false,
+                            payload,
+                        )?;
+                        offered = true;
+                    } else {
+                        println!("    agent {} is offline; waiting for it", config.agent.id);
+                    }
                 }
                 Event::Incoming(Packet::Publish(p)) if p.topic == state_topic => {
                     let msg = JobStateMsg::from_slice(&p.payload)

@@ -46,16 +46,27 @@ impl Rig {
         let broker = Mosquitto::start();
         let printer = IppPrinter::start();
         let cups = options.via_cups.then(|| Cups::start(&printer));
-        let uri = cups.as_ref().map_or_else(|| printer.uri(), |c| c.queue_uri());
+        let uri = cups
+            .as_ref()
+            .map_or_else(|| printer.uri(), |c| c.queue_uri());
         let state = temp_dir("agent-state");
-        let mut config = AgentConfig::new(state.path().join("state"), broker.url()).printer(PRINTER, &uri);
+        let mut config =
+            AgentConfig::new(state.path().join("state"), broker.url()).printer(PRINTER, &uri);
         if let Some(d) = options.stopped_deadline {
             config = config.stopped_deadline(PRINTER, d);
         }
         // Subscribed before the agent starts, so no message is missed.
         let probe = Probe::connect(broker.port(), "hub-probe").await;
         let agent = AgentProcess::start(&config);
-        let rig = Rig { broker, printer, cups, agent, probe, config, _state: state };
+        let rig = Rig {
+            broker,
+            printer,
+            cups,
+            agent,
+            probe,
+            config,
+            _state: state,
+        };
         rig.wait_online().await;
         rig
     }
@@ -64,7 +75,11 @@ impl Rig {
     /// are in place by then).
     pub async fn wait_online(&self) {
         self.probe
-            .wait_for_json("spoolcast/v1/agents/bridge-1/availability", |v| v["state"] == "online", Duration::from_secs(20))
+            .wait_for_json(
+                "spoolcast/v1/agents/bridge-1/availability",
+                |v| v["state"] == "online",
+                Duration::from_secs(20),
+            )
             .await;
         // The online message is published right after SUBSCRIBE is queued;
         // give the broker a moment to process both.
@@ -81,11 +96,14 @@ impl Rig {
 
     /// Publishes a PDF offer for `job_id`.
     pub async fn offer(&self, job_id: &str) {
-        self.offer_json(&job_offer(job_id, "user-1", MINIMAL_PDF, "application/pdf")).await;
+        self.offer_json(&job_offer(job_id, "user-1", MINIMAL_PDF, "application/pdf"))
+            .await;
     }
 
     pub async fn offer_json(&self, offer: &Value) {
-        self.probe.publish_json(&self.jobs_topic(), offer, false).await;
+        self.probe
+            .publish_json(&self.jobs_topic(), offer, false)
+            .await;
     }
 
     pub async fn cancel(&self, job_id: &str) {
@@ -101,7 +119,11 @@ impl Rig {
         for m in self.probe.messages_on(&self.state_topic(job_id)) {
             let v = json(&m);
             match by_seq.iter().find(|s| s["seq"] == v["seq"]) {
-                Some(seen) => assert_eq!(strip_at(seen), strip_at(&v), "seq reused for different content"),
+                Some(seen) => assert_eq!(
+                    strip_at(seen),
+                    strip_at(&v),
+                    "seq reused for different content"
+                ),
                 None => by_seq.push(v),
             }
         }
@@ -111,17 +133,24 @@ impl Rig {
 
     /// The state names of a job, in seq order.
     pub fn state_names(&self, job_id: &str) -> Vec<String> {
-        self.states(job_id).iter().map(|v| v["state"].as_str().unwrap_or("?").to_string()).collect()
+        self.states(job_id)
+            .iter()
+            .map(|v| v["state"].as_str().unwrap_or("?").to_string())
+            .collect()
     }
 
     /// Waits for the job's state `state`, returns that message.
     pub async fn wait_state(&self, job_id: &str, state: &str, timeout: Duration) -> Value {
-        self.probe.wait_for_json(&self.state_topic(job_id), |v| v["state"] == state, timeout).await
+        self.probe
+            .wait_for_json(&self.state_topic(job_id), |v| v["state"] == state, timeout)
+            .await
     }
 
     /// Waits for the job's final state.
     pub async fn wait_final(&self, job_id: &str, timeout: Duration) -> Value {
-        self.probe.wait_for_json(&self.state_topic(job_id), |v| is_final(v), timeout).await
+        self.probe
+            .wait_for_json(&self.state_topic(job_id), |v| is_final(v), timeout)
+            .await
     }
 
     /// Asserts that the seqs of a job are 1..n without gaps, there is
@@ -129,7 +158,11 @@ impl Rig {
     pub fn assert_well_formed(&self, job_id: &str) {
         let states = self.states(job_id);
         let seqs: Vec<u64> = states.iter().filter_map(|v| v["seq"].as_u64()).collect();
-        assert_eq!(seqs, (1..=states.len() as u64).collect::<Vec<_>>(), "seqs of {job_id}: {states:?}");
+        assert_eq!(
+            seqs,
+            (1..=states.len() as u64).collect::<Vec<_>>(),
+            "seqs of {job_id}: {states:?}"
+        );
         let finals = states.iter().filter(|v| is_final(v)).count();
         assert_eq!(finals, 1, "final states of {job_id}: {states:?}");
         assert!(is_final(states.last().unwrap()));
@@ -139,26 +172,42 @@ impl Rig {
     pub async fn assert_quiet(&self, job_id: &str, for_: Duration) {
         let before = self.states(job_id).len();
         tokio::time::sleep(for_).await;
-        assert_eq!(self.states(job_id).len(), before, "unexpected states for {job_id}: {:?}", self.states(job_id));
+        assert_eq!(
+            self.states(job_id).len(),
+            before,
+            "unexpected states for {job_id}: {:?}",
+            self.states(job_id)
+        );
     }
 
     /// Messages on the rejects topic.
     pub fn rejects(&self) -> Vec<Value> {
-        self.probe.messages_on("spoolcast/v1/agents/bridge-1/rejects").iter().map(json).collect()
+        self.probe
+            .messages_on("spoolcast/v1/agents/bridge-1/rejects")
+            .iter()
+            .map(json)
+            .collect()
     }
 
     /// Waits until `pred` holds for the probe's messages, polling.
     pub async fn eventually(&self, what: &str, timeout: Duration, pred: impl Fn(&Rig) -> bool) {
         let deadline = Instant::now() + timeout;
         while !pred(self) {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; messages:\n{}", self.probe.dump());
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; messages:\n{}",
+                self.probe.dump()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 }
 
 pub fn is_final(v: &Value) -> bool {
-    matches!(v["state"].as_str(), Some("completed" | "aborted" | "canceled" | "rejected"))
+    matches!(
+        v["state"].as_str(),
+        Some("completed" | "aborted" | "canceled" | "rejected")
+    )
 }
 
 fn strip_at(v: &Value) -> Value {
