@@ -272,7 +272,8 @@ mod tests {
             sha256: &hash,
             limit: 1000,
         };
-        let cases: Vec<(&str, Expect, fn(&DocumentError) -> bool)> = vec![
+        type Check = fn(&DocumentError) -> bool;
+        let cases: Vec<(&str, Expect, Check)> = vec![
             ("!!notbase64", ok, |e| {
                 matches!(e, DocumentError::BadBase64(_))
             }),

@@ -368,6 +368,9 @@ impl Session {
                 self.pump();
                 self.maybe_finish_close();
             }
+            Driven::Event(Event::Incoming(Packet::Publish(p))) if p.topic == self.will.topic() => {
+                self.on_own_availability(&p);
+            }
             Driven::Event(Event::Incoming(Packet::Publish(p))) => {
                 let _ = self.incoming.send(p);
             }
@@ -413,18 +416,41 @@ impl Session {
     }
 
     fn subscribe(&self) {
-        let filters = self.printers.iter().flat_map(|p| {
-            [
-                self.topics.jobs(p),
-                self.topics.cancel_filter(p),
-                self.topics.status_get(p),
-            ]
-        });
+        let filters = self
+            .printers
+            .iter()
+            .flat_map(|p| {
+                [
+                    self.topics.jobs(p),
+                    self.topics.cancel_filter(p),
+                    self.topics.status_get(p),
+                ]
+            })
+            // Our own availability, to repair a stale Last Will (below).
+            .chain([self.will.topic()]);
         let subs: Vec<_> = filters
             .map(|f| rumqttc::SubscribeFilter::new(f, QoS::AtLeastOnce))
             .collect();
         if let Err(e) = self.client.try_subscribe_many(subs) {
             tracing::warn!(error = %e, "could not queue subscriptions; will retry on reconnect");
+        }
+    }
+
+    /// The Last Will of an *earlier* connection can fire after this one
+    /// is up (a half-open link the broker noticed late) and overwrite the
+    /// retained `online`. Say `online` again when that happens.
+    fn on_own_availability(&mut self, p: &Publish) {
+        let _ = self.client.try_ack(p);
+        let stale = Availability::from_slice(&p.payload).is_ok_and(|a| {
+            a.state == AvailabilityState::Offline && a.connection != self.connection
+        });
+        if stale && self.connected && self.closing.is_none() {
+            tracing::info!("an earlier connection's Last Will replaced our availability; publishing online again");
+            let online = self
+                .will
+                .message(AvailabilityState::Online, &self.connection);
+            self.retained.insert(self.will.topic(), online.clone());
+            self.issue_volatile(self.will.topic(), online, true);
         }
     }
 

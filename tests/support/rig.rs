@@ -149,7 +149,7 @@ impl Rig {
     /// Waits for the job's final state.
     pub async fn wait_final(&self, job_id: &str, timeout: Duration) -> Value {
         self.probe
-            .wait_for_json(&self.state_topic(job_id), |v| is_final(v), timeout)
+            .wait_for_json(&self.state_topic(job_id), is_final, timeout)
             .await
     }
 
