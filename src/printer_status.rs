@@ -131,7 +131,11 @@ impl StatusTask {
                 _ = self.changed.notified() => None,
                 r = requests.recv() => match r { Some(r) => Some(r), None => return },
             };
-            let status = self.read().await;
+            // A printer that does not answer must not hold up a shutdown.
+            let status = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                s = self.read() => s,
+            };
             if let Some(request) = request {
                 let reply = PrinterStatus {
                     request_id: Some(request.request_id),

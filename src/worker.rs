@@ -91,6 +91,21 @@ impl Worker {
         }
     }
 
+    /// Runs a read-only engine call, abandoning it on shutdown: reads are
+    /// safe to drop, and an unreachable printer must not hold up a stop
+    /// for a whole request timeout. Calls that change the printer
+    /// (Create-Job, Send-Document, Cancel-Job) are never wrapped.
+    async fn interruptible<T>(
+        &self,
+        shutdown: &Shutdown,
+        call: impl std::future::Future<Output = T>,
+    ) -> Flow<T> {
+        tokio::select! {
+            _ = shutdown.cancelled() => Err(Stop::Shutdown),
+            v = call => Ok(v),
+        }
+    }
+
     /// Journals a new public status (and its outbox message) for `job`.
     fn record(&self, job: &mut JobRow, status: Status) {
         let seq = job.seq + 1;
@@ -223,15 +238,6 @@ impl Worker {
             );
             return Ok(());
         }
-        if job.spec.expires_at.is_some_and(|t| Utc::now() > t) {
-            self.finish(
-                job,
-                JobStateKind::Rejected,
-                reasons::JOB_EXPIRED,
-                "the job expired before it could be printed".into(),
-            );
-            return Ok(());
-        }
         if job.spool_file.is_none() {
             if let Some(url) = job.spec.url.clone() {
                 self.fetch(job, &url).await;
@@ -242,7 +248,7 @@ impl Worker {
         }
         let mut delay = POLL_MIN;
         let printer = loop {
-            match self.engine.printer().await {
+            match self.interruptible(shutdown, self.engine.printer()).await? {
                 Ok(p) => break p,
                 Err(e) => {
                     if !self.unreachable(job, &e, shutdown, delay).await? {
@@ -278,6 +284,16 @@ impl Worker {
             if !self.observe(job, obs) && !self.deadline(job, false).await {
                 self.pause(self.printer.poll_interval_max, shutdown).await?;
             }
+            return Ok(());
+        }
+        // Checked last: waiting for the printer may have run out the time.
+        if job.spec.expires_at.is_some_and(|t| Utc::now() > t) {
+            self.finish(
+                job,
+                JobStateKind::Rejected,
+                reasons::JOB_EXPIRED,
+                "the job expired before it could be printed".into(),
+            );
             return Ok(());
         }
         if !self
@@ -392,7 +408,10 @@ impl Worker {
     /// ID: no data was sent, so an engine job of ours is empty. Reuse it if
     /// it is still waiting, otherwise create a new one.
     async fn resume_creating(&self, job: &mut JobRow, shutdown: &Shutdown) -> Flow<()> {
-        match self.engine.find_by_name(job.key.job_id.as_str()).await {
+        match self
+            .interruptible(shutdown, self.engine.find_by_name(job.key.job_id.as_str()))
+            .await?
+        {
             Ok(Some(found)) if is_waiting(&found) => {
                 let id = found.id.expect("jobs from Get-Jobs carry job-id");
                 tracing::info!(
@@ -421,7 +440,11 @@ impl Worker {
                 .advance(&job.key.job_id, Phase::Sending, Phase::Creating, None);
             return Ok(());
         };
-        match self.engine.job(id).await.and_then(|a| ours(a, job)) {
+        match self
+            .interruptible(shutdown, self.engine.job(id))
+            .await?
+            .and_then(|a| ours(a, job))
+        {
             Ok(found) if is_waiting(&found) => {
                 self.engine.cancel(id).await.ok();
                 match self.engine.job(id).await {
@@ -493,10 +516,17 @@ impl Worker {
                     Err(e) => tracing::warn!(error = %e, "Cancel-Job failed; will retry"),
                 }
             }
-            match self.engine.job(id).await.and_then(|a| ours(a, job)) {
+            match self
+                .interruptible(shutdown, self.engine.job(id))
+                .await?
+                .and_then(|a| ours(a, job))
+            {
                 Ok(attrs) => {
                     failures = 0;
-                    let printer = self.engine.printer().await.ok();
+                    let printer = self
+                        .interruptible(shutdown, self.engine.printer())
+                        .await?
+                        .ok();
                     let obs =
                         ipp_map::observe(&attrs, printer.as_ref(), self.engine.kind(), cancel_sent);
                     let before = (job.status.state, job.status.reasons.clone());
