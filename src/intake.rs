@@ -21,7 +21,7 @@ use rumqttc::Publish;
 use sha2::{Digest, Sha256};
 use spoolcast_protocol::{
     parse_offer, reasons, AgentId, CancelRequest, DocumentSource, JobId, JobOffer, JobStateKind,
-    OfferError, OfferRules, PrinterId, Reject, StatusGetRequest, Topic, Topics,
+    OfferError, OfferRules, PrinterId, ProtocolError, Reject, StatusGetRequest, Topic, Topics,
 };
 use tokio::sync::{mpsc, Notify};
 
@@ -120,7 +120,15 @@ impl Intake {
                 tracing::debug!(topic = %publish.topic, "message on a topic the agent does not consume; ignored");
                 Ok(Verdict::Ack)
             }
-            Err(e) => self.reject(publish, &e.to_string()),
+            // A cancel for a job ID that breaks the rule can still be told
+            // apart from noise: say so on the rejects topic.
+            Err(e @ ProtocolError::InvalidJobInTopic { .. }) => {
+                self.reject(publish, &e.to_string())
+            }
+            Err(e) => {
+                tracing::warn!(topic = %publish.topic, error = %e, "message on an unusable topic; ignored");
+                Ok(Verdict::Ack)
+            }
         };
         outcome.unwrap_or_else(|e| {
             tracing::error!(error = %e, topic = %publish.topic, "could not record an incoming message; it stays with the broker");
