@@ -382,17 +382,34 @@ impl Worker {
                 Ok(())
             }
             Err(EngineError::Refused {
-                status, message, ..
-            }) if status == "client-error-document-format-not-supported" => {
+                status,
+                message,
+                retryable: false,
+            }) => {
+                // The printer refused the document itself: nothing printed,
+                // and sending it again would be refused again.
                 let _ = self.engine.cancel(engine_job).await;
-                let why =
-                    message.unwrap_or_else(|| format!("the printer refused {}", job.spec.format));
-                self.finish(
-                    job,
-                    JobStateKind::Rejected,
-                    reasons::DOCUMENT_FORMAT_NOT_SUPPORTED,
-                    why,
-                );
+                let why = message.unwrap_or_else(|| status.clone());
+                let format_refused = status == "client-error-document-format-not-supported"
+                    || (status == "client-error-attributes-or-values-not-supported"
+                        && why.to_ascii_lowercase().contains("document-format"));
+                if format_refused {
+                    let why = format!("the printer refused {}: {why}", job.spec.format);
+                    self.finish(
+                        job,
+                        JobStateKind::Rejected,
+                        reasons::DOCUMENT_FORMAT_NOT_SUPPORTED,
+                        why,
+                    );
+                } else {
+                    let reason = if status == "client-error-request-entity-too-large" {
+                        reasons::DOCUMENT_TOO_LARGE
+                    } else {
+                        reasons::DOCUMENT_UNPRINTABLE
+                    };
+                    let why = format!("the printer refused the document ({status}): {why}");
+                    self.finish(job, JobStateKind::Rejected, reason, why);
+                }
                 Ok(())
             }
             Err(e) => {

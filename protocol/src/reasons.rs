@@ -56,6 +56,9 @@ pub const PAUSED: &str = "paused";
 pub const OFFLINE: &str = "offline";
 /// The printer reported a problem IPP has no keyword for.
 pub const OTHER: &str = "other";
+/// The printer refused the document as unprintable (IPP's
+/// `document-unprintable-error`).
+pub const DOCUMENT_UNPRINTABLE: &str = "document-unprintable";
 /// The engine ended the job without saying why.
 pub const ABORTED_BY_SYSTEM: &str = "aborted-by-system";
 /// The printer or queue is stopped, with no more specific reason given.
@@ -89,6 +92,7 @@ pub const KNOWN: &[&str] = &[
     PAUSED,
     OFFLINE,
     OTHER,
+    DOCUMENT_UNPRINTABLE,
     ABORTED_BY_SYSTEM,
     PRINTER_STOPPED,
     NOT_ACCEPTING_JOBS,

@@ -29,7 +29,7 @@ pub struct Spool {
 /// Why a document could not be spooled, in the protocol's vocabulary.
 #[derive(Debug, thiserror::Error)]
 pub enum DocumentError {
-    #[error("document data is not valid base64: {0}")]
+    #[error("document.data: not valid base64 ({0})")]
     BadBase64(String),
     #[error("document is {actual} bytes, but the offer declared {declared}")]
     SizeMismatch { declared: u64, actual: u64 },
