@@ -20,6 +20,7 @@ pub mod mqtt;
 pub mod printer_status;
 pub mod run;
 pub mod shutdown;
+pub mod snmp;
 pub mod worker;
 
 pub use error::Error;

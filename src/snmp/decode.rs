@@ -1,0 +1,1 @@
+//! Decoding a walk of a printer into a reading (pure).

@@ -1,0 +1,1 @@
+//! OIDs of the Printer MIB and Host Resources MIB the agent reads.
