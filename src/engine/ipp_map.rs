@@ -288,7 +288,11 @@ pub fn observe(
         job_state::COMPLETED => Observation::Completed {
             evidence: match kind {
                 EngineKind::IppPrinter => Evidence::PrinterConfirmed,
-                EngineKind::IppSpooler => Evidence::SpoolerReported,
+                // Only IPP engines report job states; anything that is not
+                // the printer itself is a spooler's word.
+                EngineKind::IppSpooler | EngineKind::Socket | EngineKind::Lpd => {
+                    Evidence::SpoolerReported
+                }
             },
             pages: job.impressions,
         },

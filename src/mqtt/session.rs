@@ -153,6 +153,8 @@ pub fn start(
         last_row: 0,
         retained: HashMap::new(),
         closing: None,
+        closed: false,
+        failed_attempts: 0,
     };
     let task = tokio::spawn(async move {
         session.run(drive_rx, cmd_rx, outbox).await;
@@ -276,6 +278,10 @@ struct Session {
     /// Latest retained volatile message per topic, re-sent on reconnect.
     retained: HashMap<String, Vec<u8>>,
     closing: Option<(oneshot::Sender<()>, tokio::time::Instant)>,
+    /// Set once `close` has finished: the session task then ends.
+    closed: bool,
+    /// Connection attempts failed since the last success (for log pacing).
+    failed_attempts: u32,
 }
 
 impl Session {
@@ -287,6 +293,11 @@ impl Session {
     ) {
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         loop {
+            // Connected, the driver reports the DISCONNECT going out; not
+            // connected, there is nothing left to wait for.
+            if self.closed && !self.connected {
+                break;
+            }
             tokio::select! {
                 item = driven.recv() => {
                     let Some((event, done)) = item else { break };
@@ -338,8 +349,17 @@ impl Session {
             Driven::Lost(why) => {
                 if self.connected {
                     tracing::warn!(error = %why, "lost the MQTT connection; reconnecting");
+                    self.failed_attempts = 0;
                 } else {
-                    tracing::debug!(error = %why, "MQTT connection attempt failed");
+                    // A broker that never lets us in (wrong CA, refused
+                    // certificate, bad password) must show in the journal,
+                    // but retries every few seconds must not flood it.
+                    self.failed_attempts += 1;
+                    if self.failed_attempts.is_power_of_two() {
+                        tracing::warn!(error = %why, attempts = self.failed_attempts, "cannot connect to the MQTT broker; retrying");
+                    } else {
+                        tracing::debug!(error = %why, "MQTT connection attempt failed");
+                    }
                 }
                 self.connected = false;
                 if self.closing.is_some() {
@@ -512,6 +532,7 @@ impl Session {
             if let Some((done, _)) = self.closing.take() {
                 let _ = done.send(());
             }
+            self.closed = true;
         }
     }
 }
