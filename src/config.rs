@@ -66,6 +66,67 @@ pub enum EngineKind {
     IppPrinter,
     /// A spooler such as CUPS: its "completed" is not proof of paper.
     IppSpooler,
+    /// AppSocket/JetDirect (`socket://host:9100`): bytes in, nothing back.
+    Socket,
+    /// LPD (`lpd://host/queue`, RFC 1179): a queue that acks bytes, nothing more.
+    Lpd,
+}
+
+impl EngineKind {
+    /// Whether the engine itself can tell how a job ended.
+    pub fn has_status_channel(self) -> bool {
+        matches!(self, EngineKind::IppPrinter | EngineKind::IppSpooler)
+    }
+}
+
+/// A secret from the config (SNMP community or key): never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// SNMP version and credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnmpAuth {
+    V1 {
+        community: Secret,
+    },
+    V2c {
+        community: Secret,
+    },
+    V3 {
+        user: String,
+        /// `sha1`, `sha256` or `sha512`.
+        auth_protocol: String,
+        auth_key: Secret,
+        /// `aes128` or `aes256`; `None` means authNoPriv.
+        priv_protocol: Option<String>,
+        priv_key: Option<Secret>,
+        context: String,
+    },
+}
+
+/// `[printer.snmp]`: where and how to read the printer's MIBs.
+#[derive(Debug, Clone)]
+pub struct SnmpConfig {
+    pub host: String,
+    pub port: u16,
+    pub auth: SnmpAuth,
+    /// Per request.
+    pub timeout: Duration,
+    /// Extra tries after a timeout, each on a fresh session.
+    pub retries: u32,
 }
 
 /// One `[[printer]]` table.
@@ -80,8 +141,14 @@ pub struct PrinterConfig {
     pub poll_interval_max: Duration,
     /// How often printer status is read while idle.
     pub status_interval: Duration,
+    /// How often it is read while a job is active or the printer is stopped.
+    pub status_interval_active: Duration,
+    /// For engines without a status channel: how long after the data was
+    /// sent the page counter may take to move before the job is aborted.
+    pub completion_deadline: Duration,
     /// Extra CA for ipps:// printers with self-signed certificates.
     pub ca_file: Option<PathBuf>,
+    pub snmp: Option<SnmpConfig>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -138,7 +205,38 @@ struct RawPrinter {
     poll_interval_max: Duration,
     #[serde(default = "default_status_interval", with = "humantime_serde")]
     status_interval: Duration,
+    #[serde(default = "default_status_interval_active", with = "humantime_serde")]
+    status_interval_active: Duration,
+    #[serde(default = "default_completion_deadline", with = "humantime_serde")]
+    completion_deadline: Duration,
     ca_file: Option<PathBuf>,
+    snmp: Option<RawSnmp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSnmp {
+    host: Option<String>,
+    #[serde(default = "default_snmp_port")]
+    port: u16,
+    #[serde(default = "default_snmp_version")]
+    version: String,
+    community: Option<String>,
+    community_file: Option<PathBuf>,
+    user: Option<String>,
+    #[serde(default = "default_auth_protocol")]
+    auth_protocol: String,
+    auth_key_file: Option<PathBuf>,
+    auth_key_env: Option<String>,
+    priv_protocol: Option<String>,
+    priv_key_file: Option<PathBuf>,
+    priv_key_env: Option<String>,
+    #[serde(default)]
+    context: String,
+    #[serde(default = "default_snmp_timeout", with = "humantime_serde")]
+    timeout: Duration,
+    #[serde(default = "default_snmp_retries")]
+    retries: u32,
 }
 
 fn default_state_dir() -> PathBuf {
@@ -168,6 +266,27 @@ fn default_poll_max() -> Duration {
 }
 fn default_status_interval() -> Duration {
     Duration::from_secs(60)
+}
+fn default_status_interval_active() -> Duration {
+    Duration::from_secs(2)
+}
+fn default_completion_deadline() -> Duration {
+    Duration::from_secs(10 * 60)
+}
+fn default_snmp_port() -> u16 {
+    161
+}
+fn default_snmp_version() -> String {
+    "2c".to_string()
+}
+fn default_auth_protocol() -> String {
+    "sha256".to_string()
+}
+fn default_snmp_timeout() -> Duration {
+    Duration::from_secs(2)
+}
+fn default_snmp_retries() -> u32 {
+    2
 }
 
 impl Config {
@@ -328,32 +447,50 @@ impl RawPrinter {
         let key = |k: &str| format!("printer[{i}].{k}");
         let id: PrinterId = self.id.parse().map_err(|e| bad(&key("id"), e))?;
         let uri = Url::parse(&self.uri).map_err(|e| bad(&key("uri"), e))?;
-        match uri.scheme() {
-            "ipp" | "ipps" => {}
-            other => {
-                return Err(bad(
-                    &key("uri"),
-                    format!("scheme {other:?} is not supported (use ipp:// or ipps://)"),
-                ))
-            }
-        }
-        if uri.host_str().is_none_or(str::is_empty) {
+        let Some(host) = uri.host_str().filter(|h| !h.is_empty()) else {
             return Err(bad(&key("uri"), "has no host"));
-        }
-        let engine = match self.engine.as_deref() {
-            Some("printer") => EngineKind::IppPrinter,
-            Some("spooler") => EngineKind::IppSpooler,
-            Some(other) => {
+        };
+        let host = host.trim_matches(|c| c == '[' || c == ']').to_string();
+        let engine = match (uri.scheme(), self.engine.as_deref()) {
+            ("ipp" | "ipps", Some("printer")) => EngineKind::IppPrinter,
+            ("ipp" | "ipps", Some("spooler")) => EngineKind::IppSpooler,
+            ("ipp" | "ipps", Some(other)) => {
                 return Err(bad(
                     &key("engine"),
                     format!("{other:?} is not \"printer\" or \"spooler\""),
                 ))
             }
             // CUPS names its queues /printers/NAME and /classes/NAME.
-            None if uri.path().starts_with("/printers/") || uri.path().starts_with("/classes/") => {
+            ("ipp" | "ipps", None)
+                if uri.path().starts_with("/printers/") || uri.path().starts_with("/classes/") =>
+            {
                 EngineKind::IppSpooler
             }
-            None => EngineKind::IppPrinter,
+            ("ipp" | "ipps", None) => EngineKind::IppPrinter,
+            ("socket", None) => EngineKind::Socket,
+            ("lpd", None) => {
+                if uri.path().trim_matches('/').is_empty() {
+                    return Err(bad(
+                        &key("uri"),
+                        "an lpd:// uri names its queue: lpd://host/queue",
+                    ));
+                }
+                EngineKind::Lpd
+            }
+            ("socket" | "lpd", Some(_)) => {
+                return Err(bad(
+                    &key("engine"),
+                    "only applies to ipp:// and ipps:// printers",
+                ))
+            }
+            (other, _) => {
+                return Err(bad(
+                    &key("uri"),
+                    format!(
+                    "scheme {other:?} is not supported (use ipp://, ipps://, socket:// or lpd://)"
+                ),
+                ))
+            }
         };
         if self.stopped_deadline.is_zero() {
             return Err(bad(&key("stopped_deadline"), "must be greater than 0"));
@@ -364,6 +501,21 @@ impl RawPrinter {
         if self.status_interval < Duration::from_secs(1) {
             return Err(bad(&key("status_interval"), "must be at least 1s"));
         }
+        if self.status_interval_active < Duration::from_millis(200)
+            || self.status_interval_active > self.status_interval
+        {
+            return Err(bad(
+                &key("status_interval_active"),
+                "must be between 200ms and status_interval",
+            ));
+        }
+        if self.completion_deadline.is_zero() {
+            return Err(bad(&key("completion_deadline"), "must be greater than 0"));
+        }
+        let snmp = match self.snmp {
+            Some(raw) => Some(raw.validate(&key("snmp"), &host)?),
+            None => None,
+        };
         Ok(PrinterConfig {
             id,
             uri,
@@ -371,7 +523,138 @@ impl RawPrinter {
             stopped_deadline: self.stopped_deadline,
             poll_interval_max: self.poll_interval_max,
             status_interval: self.status_interval,
+            status_interval_active: self.status_interval_active,
+            completion_deadline: self.completion_deadline,
             ca_file: existing_file(&key("ca_file"), self.ca_file)?,
+            snmp,
+        })
+    }
+}
+
+/// Reads a secret from a file (first line) or an environment variable.
+fn secret(key: &str, file: Option<PathBuf>, env: Option<String>) -> Result<Option<Secret>> {
+    match (file, env) {
+        (Some(_), Some(_)) => Err(bad(key, "set either the _file or the _env key, not both")),
+        (Some(path), None) => {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| bad(key, format!("cannot read {}: {e}", path.display())))?;
+            let line = text.lines().next().unwrap_or("").trim_end().to_string();
+            if line.is_empty() {
+                return Err(bad(key, format!("{} is empty", path.display())));
+            }
+            Ok(Some(Secret(line)))
+        }
+        (None, Some(var)) => match std::env::var(&var) {
+            Ok(v) if !v.is_empty() => Ok(Some(Secret(v))),
+            _ => Err(bad(key, format!("environment variable {var} is not set"))),
+        },
+        (None, None) => Ok(None),
+    }
+}
+
+impl RawSnmp {
+    fn validate(self, key: &str, uri_host: &str) -> Result<SnmpConfig> {
+        let k = |s: &str| format!("{key}.{s}");
+        let community = || -> Result<Secret> {
+            match (
+                self.community.clone(),
+                secret(&k("community_file"), self.community_file.clone(), None)?,
+            ) {
+                (Some(_), Some(_)) => Err(bad(
+                    &k("community"),
+                    "set community or community_file, not both",
+                )),
+                (Some(c), None) if !c.is_empty() => Ok(Secret(c)),
+                (None, Some(c)) => Ok(c),
+                _ => Err(bad(
+                    &k("community"),
+                    "SNMP v1/v2c needs community or community_file",
+                )),
+            }
+        };
+        let auth = match self.version.as_str() {
+            "1" => SnmpAuth::V1 {
+                community: community()?,
+            },
+            "2c" => SnmpAuth::V2c {
+                community: community()?,
+            },
+            "3" => {
+                let user = self
+                    .user
+                    .clone()
+                    .filter(|u| !u.is_empty())
+                    .ok_or_else(|| bad(&k("user"), "SNMPv3 needs a user"))?;
+                if !matches!(self.auth_protocol.as_str(), "sha1" | "sha256" | "sha512") {
+                    return Err(bad(&k("auth_protocol"), "must be sha1, sha256 or sha512"));
+                }
+                let auth_key = secret(
+                    &k("auth_key_file"),
+                    self.auth_key_file.clone(),
+                    self.auth_key_env.clone(),
+                )?
+                .ok_or_else(|| {
+                    bad(
+                        &k("auth_key_file"),
+                        "SNMPv3 needs auth_key_file or auth_key_env",
+                    )
+                })?;
+                if auth_key.expose().len() < 8 {
+                    return Err(bad(
+                        &k("auth_key_file"),
+                        "SNMPv3 keys are at least 8 characters",
+                    ));
+                }
+                let priv_key = secret(
+                    &k("priv_key_file"),
+                    self.priv_key_file.clone(),
+                    self.priv_key_env.clone(),
+                )?;
+                if let Some(p) = &self.priv_protocol {
+                    if !matches!(p.as_str(), "aes128" | "aes256") {
+                        return Err(bad(&k("priv_protocol"), "must be aes128 or aes256"));
+                    }
+                }
+                if self.priv_protocol.is_some() != priv_key.is_some() {
+                    return Err(bad(
+                        &k("priv_protocol"),
+                        "priv_protocol and a priv key go together",
+                    ));
+                }
+                if priv_key.as_ref().is_some_and(|p| p.expose().len() < 8) {
+                    return Err(bad(
+                        &k("priv_key_file"),
+                        "SNMPv3 keys are at least 8 characters",
+                    ));
+                }
+                SnmpAuth::V3 {
+                    user,
+                    auth_protocol: self.auth_protocol.clone(),
+                    auth_key,
+                    priv_protocol: self.priv_protocol.clone(),
+                    priv_key,
+                    context: self.context.clone(),
+                }
+            }
+            other => {
+                return Err(bad(
+                    &k("version"),
+                    format!("{other:?} is not \"1\", \"2c\" or \"3\""),
+                ))
+            }
+        };
+        if self.timeout < Duration::from_millis(100) || self.timeout > Duration::from_secs(60) {
+            return Err(bad(&k("timeout"), "must be between 100ms and 60s"));
+        }
+        if self.retries > 10 {
+            return Err(bad(&k("retries"), "must be at most 10"));
+        }
+        Ok(SnmpConfig {
+            host: self.host.unwrap_or_else(|| uri_host.to_string()),
+            port: self.port,
+            auth,
+            timeout: self.timeout,
+            retries: self.retries,
         })
     }
 }
@@ -446,7 +729,11 @@ stopped_deadline = "5m"
                 "mqtt.url",
             ),
             (
-                GOOD.replace("ipp://10.0.0.5/ipp/print", "socket://x:9100"),
+                GOOD.replace("ipp://10.0.0.5/ipp/print", "usb://x"),
+                "printer[0].uri",
+            ),
+            (
+                GOOD.replace("ipp://10.0.0.5/ipp/print", "lpd://x"),
                 "printer[0].uri",
             ),
             (GOOD.replace("\"cups-q\"", "\"office\""), "printer[1].id"),
@@ -464,6 +751,95 @@ stopped_deadline = "5m"
         ];
         for (text, key) in cases {
             let err = load(&text).unwrap_err().to_string();
+            assert!(err.contains(key), "{err:?} should name {key}");
+        }
+    }
+
+    #[test]
+    fn raw_printers_and_snmp() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("auth.key");
+        std::fs::write(&key, "authpass123\n").unwrap();
+        let text = format!(
+            r#"
+[agent]
+id = "b"
+[mqtt]
+url = "mqtt://x"
+[[printer]]
+id = "raw"
+uri = "socket://10.0.0.9:9100"
+[printer.snmp]
+community = "public"
+[[printer]]
+id = "queue"
+uri = "lpd://10.0.0.8/lp"
+[printer.snmp]
+host = "10.0.0.7"
+version = "3"
+user = "monitor"
+auth_key_file = "{}"
+context = "printer"
+"#,
+            key.display()
+        );
+        let c = load(&text).unwrap();
+        assert_eq!(c.printers[0].engine, EngineKind::Socket);
+        let snmp = c.printers[0].snmp.as_ref().unwrap();
+        assert_eq!((snmp.host.as_str(), snmp.port), ("10.0.0.9", 161));
+        assert!(
+            matches!(&snmp.auth, SnmpAuth::V2c { community } if community.expose() == "public")
+        );
+        assert_eq!(c.printers[1].engine, EngineKind::Lpd);
+        let snmp = c.printers[1].snmp.as_ref().unwrap();
+        assert_eq!(snmp.host, "10.0.0.7");
+        match &snmp.auth {
+            SnmpAuth::V3 {
+                user,
+                auth_key,
+                priv_key,
+                ..
+            } => {
+                assert_eq!(
+                    (user.as_str(), auth_key.expose(), priv_key),
+                    ("monitor", "authpass123", &None)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // Secrets never show in debug output (which is what gets logged).
+        assert!(!format!("{c:?}").contains("authpass123"));
+        assert!(!format!("{c:?}").contains("public"));
+    }
+
+    #[test]
+    fn snmp_errors_name_the_key() {
+        let base = GOOD.replace(
+            "[[printer]]\nid = \"cups-q\"",
+            "[printer.snmp]\nSNMP\n[[printer]]\nid = \"cups-q\"",
+        );
+        let cases = [
+            (
+                "version = \"4\"\ncommunity = \"x\"",
+                "printer[0].snmp.version",
+            ),
+            ("version = \"2c\"", "printer[0].snmp.community"),
+            ("version = \"3\"", "printer[0].snmp.user"),
+            (
+                "version = \"3\"\nuser = \"u\"",
+                "printer[0].snmp.auth_key_file",
+            ),
+            (
+                "version = \"3\"\nuser = \"u\"\nauth_key_env = \"SPOOLCAST_TEST_UNSET_VAR\"",
+                "SPOOLCAST_TEST_UNSET_VAR",
+            ),
+            (
+                "community = \"x\"\ntimeout = \"0s\"",
+                "printer[0].snmp.timeout",
+            ),
+        ];
+        for (snmp, key) in cases {
+            let err = load(&base.replace("SNMP", snmp)).unwrap_err().to_string();
             assert!(err.contains(key), "{err:?} should name {key}");
         }
     }
