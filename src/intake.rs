@@ -31,8 +31,8 @@ use crate::job::{JobKey, Status};
 use crate::journal::spool::{DocumentError, Expect};
 use crate::journal::{CancelOutcome, JobSpec, Journal, Known, Outgoing};
 use crate::mqtt::MqttHandle;
-use crate::printer_status::StatusRequest;
 use crate::shutdown::Shutdown;
+use crate::status::StatusRequest;
 
 /// What intake needs of the rest of the agent.
 pub struct Intake {

@@ -17,10 +17,11 @@ pub mod intake;
 pub mod job;
 pub mod journal;
 pub mod mqtt;
-pub mod printer_status;
+
 pub mod run;
 pub mod shutdown;
 pub mod snmp;
+pub mod status;
 pub mod worker;
 
 pub use error::Error;

@@ -42,6 +42,15 @@ enum Command {
     Run,
     /// Validate the config, reach the broker and every printer, print what works.
     Check,
+    /// Read every printer's status once (IPP and SNMP) and show it.
+    Status {
+        /// Only this printer.
+        #[arg(long)]
+        printer: Option<String>,
+        /// One JSON status message per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print FILE on a printer through the broker, showing each state until the final one.
     TestPrint {
         /// The printer's id from the config.
@@ -106,6 +115,9 @@ fn real_main(args: Args) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
             Command::Check => cli::check::check(&config).await,
+            Command::Status { printer, json } => {
+                cli::status::status(&config, printer.as_deref(), json).await
+            }
             Command::TestPrint {
                 printer,
                 format,

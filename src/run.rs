@@ -14,13 +14,18 @@ use chrono::Utc;
 use tokio::sync::{mpsc, Notify};
 
 use crate::config::Config;
+use crate::config::{EngineKind, PrinterConfig};
 use crate::engine::ipp::IppEngine;
+use crate::engine::raw::RawEngine;
 use crate::error::{Error, Result};
 use crate::intake::Intake;
 use crate::journal::Journal;
 use crate::mqtt::{options, session};
-use crate::printer_status::StatusTask;
 use crate::shutdown::Shutdown;
+use crate::snmp::client::SnmpClient;
+use crate::status::StatusSource;
+use crate::status::StatusTask;
+use crate::worker::Engine;
 use crate::worker::Worker;
 
 /// How often finished jobs past their retention are forgotten.
@@ -57,8 +62,7 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<()> {
     let mut status = HashMap::new();
     let mut tasks = Vec::new();
     for printer in &config.printers {
-        let engine = IppEngine::new(printer)
-            .map_err(|e| Error::Config(format!("printer {}: {e}", printer.id)))?;
+        let (engine, source) = build_engine(printer)?;
         let woken = Arc::new(Notify::new());
         let changed = Arc::new(Notify::new());
         let (status_tx, status_rx) = mpsc::unbounded_channel();
@@ -67,8 +71,9 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<()> {
         let status_task = StatusTask {
             printer_id: printer.id.clone(),
             agent_id: config.agent.id.clone(),
-            engine: engine.clone(),
-            interval: printer.status_interval,
+            source: source.clone(),
+            idle_interval: printer.status_interval,
+            active_interval: printer.status_interval_active,
             topics: config.mqtt.topics.clone(),
             journal: journal.clone(),
             mqtt: mqtt.clone(),
@@ -78,6 +83,7 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<()> {
         let worker = Worker {
             printer: printer.clone(),
             engine,
+            source,
             journal: journal.clone(),
             mqtt: mqtt.clone(),
             topics: config.mqtt.topics.clone(),
@@ -106,6 +112,29 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(5), session_task).await;
     tracing::info!("agent stopped");
     Ok(())
+}
+
+/// The engine of a printer and the status sources it shares with its
+/// status task.
+pub fn build_engine(printer: &PrinterConfig) -> Result<(Engine, Arc<StatusSource>)> {
+    let snmp = printer.snmp.clone().map(SnmpClient::new);
+    if printer.engine.has_status_channel() {
+        let ipp = IppEngine::new(printer)
+            .map_err(|e| Error::Config(format!("printer {}: {e}", printer.id)))?;
+        Ok((
+            Engine::Ipp(ipp.clone()),
+            Arc::new(StatusSource::new(Some(ipp), snmp)),
+        ))
+    } else {
+        debug_assert!(matches!(
+            printer.engine,
+            EngineKind::Socket | EngineKind::Lpd
+        ));
+        Ok((
+            Engine::Raw(RawEngine::new(&printer.uri)),
+            Arc::new(StatusSource::new(None, snmp)),
+        ))
+    }
 }
 
 async fn purge_loop(journal: Arc<Journal>, retention: chrono::Duration, shutdown: Shutdown) {

@@ -59,6 +59,30 @@ pub const OTHER: &str = "other";
 /// The printer refused the document as unprintable (IPP's
 /// `document-unprintable-error`).
 pub const DOCUMENT_UNPRINTABLE: &str = "document-unprintable";
+/// An output tray is missing.
+pub const OUTPUT_TRAY_MISSING: &str = "output-tray-missing";
+/// The output bin is almost full.
+pub const OUTPUT_AREA_ALMOST_FULL: &str = "output-area-almost-full";
+/// A toner/ink cartridge is missing.
+pub const MARKER_SUPPLY_MISSING: &str = "marker-supply-missing";
+/// The waste toner/ink receptacle is almost full.
+pub const MARKER_WASTE_ALMOST_FULL: &str = "marker-waste-almost-full";
+/// The waste toner/ink receptacle is full.
+pub const MARKER_WASTE_FULL: &str = "marker-waste-full";
+/// The drum (OPC) is near its end of life.
+pub const OPC_NEAR_EOL: &str = "opc-near-eol";
+/// The drum (OPC) is at its end of life.
+pub const OPC_LIFE_OVER: &str = "opc-life-over";
+/// Developer is low.
+pub const DEVELOPER_LOW: &str = "developer-low";
+/// Developer is empty.
+pub const DEVELOPER_EMPTY: &str = "developer-empty";
+/// The fuser is below its temperature.
+pub const FUSER_UNDER_TEMP: &str = "fuser-under-temp";
+/// The fuser is above its temperature.
+pub const FUSER_OVER_TEMP: &str = "fuser-over-temp";
+/// The printer lacks a resource (memory, font) the job needs.
+pub const INTERPRETER_RESOURCE_UNAVAILABLE: &str = "interpreter-resource-unavailable";
 /// The engine ended the job without saying why.
 pub const ABORTED_BY_SYSTEM: &str = "aborted-by-system";
 /// The printer or queue is stopped, with no more specific reason given.
@@ -93,6 +117,18 @@ pub const KNOWN: &[&str] = &[
     OFFLINE,
     OTHER,
     DOCUMENT_UNPRINTABLE,
+    OUTPUT_TRAY_MISSING,
+    OUTPUT_AREA_ALMOST_FULL,
+    MARKER_SUPPLY_MISSING,
+    MARKER_WASTE_ALMOST_FULL,
+    MARKER_WASTE_FULL,
+    OPC_NEAR_EOL,
+    OPC_LIFE_OVER,
+    DEVELOPER_LOW,
+    DEVELOPER_EMPTY,
+    FUSER_UNDER_TEMP,
+    FUSER_OVER_TEMP,
+    INTERPRETER_RESOURCE_UNAVAILABLE,
     ABORTED_BY_SYSTEM,
     PRINTER_STOPPED,
     NOT_ACCEPTING_JOBS,

@@ -1,6 +1,7 @@
-//! The installer's commands: `check` and `test-print`.
+//! The installer's commands: `check`, `status` and `test-print`.
 
 pub mod check;
+pub mod status;
 pub mod test_print;
 
 use std::time::Duration;

@@ -42,6 +42,12 @@ pub const PRINTER_ATTRIBUTES: &[&str] = &[
     "printer-is-accepting-jobs",
     "document-format-supported",
     "queued-job-count",
+    "marker-names",
+    "marker-types",
+    "marker-colors",
+    "marker-levels",
+    "marker-low-levels",
+    "printer-input-tray",
 ];
 
 /// IPP job-state values (RFC 8011 5.3.7).
@@ -85,6 +91,21 @@ pub struct PrinterAttrs {
     pub accepting: Option<bool>,
     pub formats: Vec<String>,
     pub queued: Option<u32>,
+    /// marker-names/-types/-colors/-levels/-low-levels, index-aligned.
+    pub markers: Vec<Marker>,
+    /// printer-input-tray values (PWG 5100.13 `key=value;` strings).
+    pub input_trays: Vec<String>,
+}
+
+/// One marker (toner, ink...) as IPP describes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Marker {
+    pub name: String,
+    pub kind: Option<String>,
+    pub color: Option<String>,
+    /// Percent, or the Printer MIB's negative specials (-1, -2, -3).
+    pub level: Option<i32>,
+    pub low_level: Option<i32>,
 }
 
 /// An attribute with a name known to be valid (short, static).
@@ -144,6 +165,8 @@ pub fn jobs(attrs: &IppAttributes) -> Vec<JobAttrs> {
 /// Decodes the printer attributes of a Get-Printer-Attributes response.
 pub fn printer_attrs(attrs: &IppAttributes) -> PrinterAttrs {
     let mut p = PrinterAttrs::default();
+    let (mut names, mut kinds, mut colors) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut levels, mut lows): (Vec<Option<i32>>, Vec<Option<i32>>) = (Vec::new(), Vec::new());
     for group in attrs.groups_of(DelimiterTag::PrinterAttributes) {
         for attr in group.attributes() {
             let v = attr.value();
@@ -156,10 +179,37 @@ pub fn printer_attrs(attrs: &IppAttributes) -> PrinterAttrs {
                 }
                 "document-format-supported" => p.formats = strings(v),
                 "queued-job-count" => p.queued = int(v).and_then(|i| u32::try_from(i).ok()),
+                "marker-names" => names = strings(v),
+                "marker-types" => kinds = strings(v),
+                "marker-colors" => colors = strings(v),
+                "marker-levels" => levels = v.into_iter().map(int).collect(),
+                "marker-low-levels" => lows = v.into_iter().map(int).collect(),
+                "printer-input-tray" => {
+                    p.input_trays = v
+                        .into_iter()
+                        .filter_map(|x| match x {
+                            IppValue::OctetString(b) => {
+                                Some(String::from_utf8_lossy(b).into_owned())
+                            }
+                            other => text(other),
+                        })
+                        .collect()
+                }
                 _ => {}
             }
         }
     }
+    p.markers = names
+        .into_iter()
+        .enumerate()
+        .map(|(i, name)| Marker {
+            name,
+            kind: kinds.get(i).cloned(),
+            color: colors.get(i).cloned().filter(|c| c != "none"),
+            level: levels.get(i).copied().flatten(),
+            low_level: lows.get(i).copied().flatten(),
+        })
+        .collect();
     p
 }
 

@@ -4,6 +4,7 @@
 
 pub mod ipp;
 pub mod ipp_map;
+pub mod raw;
 
 /// Why an engine operation failed, sorted by what the caller can do.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -47,7 +47,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     final_msg      BLOB,
     cancel_reason  TEXT,
     accepted_at    TEXT NOT NULL,
-    finished_at    TEXT
+    finished_at    TEXT,
+    baseline       INTEGER,
+    sent_at        TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_printer ON jobs(printer_id, phase);
 CREATE INDEX IF NOT EXISTS jobs_by_finish ON jobs(finished_at);
@@ -120,6 +122,10 @@ pub struct JobRow {
     pub status: Status,
     pub seq: u64,
     pub cancel_reason: Option<String>,
+    /// Raw engines: the page counter before the data was sent.
+    pub baseline: Option<u64>,
+    /// Raw engines: when the data was sent in full.
+    pub sent_at: Option<DateTime<Utc>>,
 }
 
 /// What the journal already knows of a job ID.
@@ -417,6 +423,23 @@ impl Journal {
         })
     }
 
+    /// Raw engines: the page counter before sending (set when the job
+    /// enters `sending`) and, once all data went out, when.
+    pub fn set_raw_progress(
+        &self,
+        job_id: &JobId,
+        baseline: Option<u64>,
+        sent_at: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE jobs SET baseline = COALESCE(?2, baseline), sent_at = COALESCE(?3, sent_at) WHERE job_id = ?1",
+                params![job_id.as_str(), baseline.map(|b| b as i64), sent_at.map(|t| t.to_rfc3339())],
+            )
+            .map(drop)
+        })
+    }
+
     /// Records the document fetched for a URL job.
     pub fn set_spool_file(&self, job_id: &JobId, file: &str) -> Result<()> {
         self.with(|c| {
@@ -488,7 +511,7 @@ impl Journal {
     fn query_job(&self, clause: &str, arg: &str) -> Result<Option<JobRow>> {
         let sql = format!(
             "SELECT job_id, printer_id, owner, spec, spool_file, phase, engine_job_id, status, seq,
-                    cancel_reason
+                    cancel_reason, baseline, sent_at
              FROM jobs {clause}"
         );
         let agent = self.agent_id.clone();
@@ -522,6 +545,11 @@ impl Journal {
                     status: status.into(),
                     seq: r.get::<_, i64>(8)? as u64,
                     cancel_reason: r.get(9)?,
+                    baseline: r.get::<_, Option<i64>>(10)?.map(|b| b as u64),
+                    sent_at: r
+                        .get::<_, Option<String>>(11)?
+                        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+                        .map(|t| t.with_timezone(&Utc)),
                 })
             })
             .optional()

@@ -3,5 +3,8 @@
 //! `decode` is pure: a walk in, a reading out. The IO shell that walks a
 //! printer lives beside it.
 
+pub mod client;
 pub mod decode;
 pub mod oids;
+#[cfg(test)]
+mod snmprec;

@@ -25,6 +25,8 @@ pub mod ports;
 pub mod probe;
 pub mod process;
 pub mod rig;
+pub mod sinks;
+pub mod snmpsim;
 
 pub use agent::{AgentConfig, AgentProcess, PrinterConfig};
 pub use cups::Cups;

@@ -1,0 +1,322 @@
+//! The printer worker: one per printer, one job at a time, oldest first.
+//!
+//! It is the IO shell around the job state machine: it moves a job through
+//! the journal's phases (queued -> creating -> sending -> submitted), talks
+//! to the engine, feeds what it sees to `job::machine`, and journals every
+//! state the machine says is owed. The phase is written *before* each step
+//! that could print, which is what makes a restart after `kill -9` resume
+//! the job it had instead of printing it again (see `journal` for the
+//! phases and `resume_*` below for the decisions).
+//!
+//! Printers are independent: a jammed printer stalls its own queue only.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use spoolcast_protocol::{reasons, JobStateKind};
+use tokio::sync::Notify;
+
+use crate::config::PrinterConfig;
+use crate::engine::ipp::IppEngine;
+use crate::engine::raw::RawEngine;
+use crate::engine::EngineError;
+use crate::intake::document_rejection;
+use crate::job::{machine, Action, Observation, Status};
+use crate::journal::spool::{DocumentError, Expect};
+use crate::journal::{JobRow, Journal, Outgoing, Phase};
+use crate::mqtt::MqttHandle;
+use crate::shutdown::Shutdown;
+use crate::status::StatusSource;
+use spoolcast_protocol::Topics;
+
+mod ipp;
+mod raw;
+
+const POLL_MIN: Duration = Duration::from_secs(1);
+
+/// How a printer's jobs reach paper.
+#[derive(Clone)]
+pub enum Engine {
+    Ipp(IppEngine),
+    Raw(RawEngine),
+}
+
+/// A printer's worker.
+pub struct Worker {
+    pub printer: PrinterConfig,
+    pub engine: Engine,
+    /// The printer's status readings (SNMP), shared with its status task.
+    pub source: Arc<StatusSource>,
+    pub journal: Arc<Journal>,
+    pub mqtt: MqttHandle,
+    pub topics: Topics,
+    pub max_document_size: u64,
+    /// Woken by intake (new job, cancel request).
+    pub wake: Arc<Notify>,
+    /// Pokes the status task when a job starts or ends.
+    pub status_changed: Arc<Notify>,
+    pub http: reqwest::Client,
+}
+
+/// Why `run_job` returned without a final state.
+enum Stop {
+    Shutdown,
+}
+
+type Flow<T> = Result<T, Stop>;
+
+impl Worker {
+    /// Works through the printer's queue until shutdown.
+    pub async fn run(self, shutdown: Shutdown) {
+        loop {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            let job = match self.journal.next_job(&self.printer.id) {
+                Ok(job) => job,
+                Err(e) => {
+                    tracing::error!(printer_id = %self.printer.id, error = %e, "cannot read the journal");
+                    if self.pause(Duration::from_secs(5), &shutdown).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            let Some(job) = job else {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = self.wake.notified() => continue,
+                }
+            };
+            let span = tracing::info_span!("job", job_id = %job.key.job_id, printer_id = %job.key.printer_id);
+            let _ = tracing::Instrument::instrument(self.run_job(job, &shutdown), span).await;
+            self.status_changed.notify_one();
+        }
+    }
+
+    /// Sleeps, or returns early on shutdown (as an error) or a wake-up.
+    async fn pause(&self, d: Duration, shutdown: &Shutdown) -> Flow<()> {
+        tokio::select! {
+            _ = shutdown.cancelled() => Err(Stop::Shutdown),
+            _ = self.wake.notified() => Ok(()),
+            _ = tokio::time::sleep(d) => Ok(()),
+        }
+    }
+
+    /// Runs a read-only engine call, abandoning it on shutdown: reads are
+    /// safe to drop, and an unreachable printer must not hold up a stop
+    /// for a whole request timeout. Calls that change the printer
+    /// (Create-Job, Send-Document, Cancel-Job) are never wrapped.
+    async fn interruptible<T>(
+        &self,
+        shutdown: &Shutdown,
+        call: impl std::future::Future<Output = T>,
+    ) -> Flow<T> {
+        tokio::select! {
+            _ = shutdown.cancelled() => Err(Stop::Shutdown),
+            v = call => Ok(v),
+        }
+    }
+
+    /// Journals a new public status (and its outbox message) for `job`.
+    fn record(&self, job: &mut JobRow, status: Status) {
+        let seq = job.seq + 1;
+        let msg = Outgoing {
+            topic: self.topics.job_state(&job.key.printer_id, &job.key.job_id),
+            payload: job.key.message(seq, &status, Utc::now()).to_json(),
+        };
+        // A journal failure here is fatal for honesty: keep retrying rather
+        // than continue with a state the hub will never hear about.
+        loop {
+            match self
+                .journal
+                .record_status(&job.key.job_id, &status, seq, &msg, Utc::now())
+            {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot journal a job state; retrying");
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            }
+        }
+        tracing::info!(state = %status.state, reasons = ?status.reasons, seq, "job state");
+        job.seq = seq;
+        job.status = status;
+        self.mqtt.outbox_changed();
+    }
+
+    fn finish(&self, job: &mut JobRow, state: JobStateKind, reason: &str, message: String) {
+        self.record(
+            job,
+            Status::finished(state, vec![reason.to_string()], Some(message)),
+        );
+    }
+
+    /// Feeds an observation to the machine; true once the job is final.
+    fn observe(&self, job: &mut JobRow, obs: Observation) -> bool {
+        if let Some(next) = machine::observe(&job.status, obs, Utc::now()).publish {
+            self.record(job, next);
+        }
+        job.status.state.is_final()
+    }
+
+    /// Re-reads the row (a cancel may have arrived).
+    fn refresh(&self, job: &mut JobRow) {
+        if let Ok(Some(row)) = self.journal.job(&job.key.job_id) {
+            job.cancel_reason = row.cancel_reason;
+            job.phase = row.phase;
+            job.engine_job_id = row.engine_job_id;
+        }
+    }
+
+    /// Takes a job from wherever it is to its final state (or to shutdown).
+    async fn run_job(&self, mut job: JobRow, shutdown: &Shutdown) -> Flow<()> {
+        self.source.set_active(true);
+        let result = async {
+            loop {
+                self.refresh(&mut job);
+                if job.phase == Phase::Queued {
+                    self.prepare(&mut job).await;
+                }
+                if job.status.state.is_final() || job.phase == Phase::Final {
+                    return Ok(());
+                }
+                match &self.engine {
+                    Engine::Ipp(engine) => self.step_ipp(engine, &mut job, shutdown).await?,
+                    Engine::Raw(engine) => self.step_raw(engine, &mut job, shutdown).await?,
+                }
+                if job.status.state.is_final() {
+                    return Ok(());
+                }
+            }
+        }
+        .await;
+        self.source.set_active(false);
+        result
+    }
+
+    /// Checks every queued job needs whatever its engine: cancelled while
+    /// queued, expired, or a URL document still to fetch.
+    async fn prepare(&self, job: &mut JobRow) {
+        if let Some(reason) = job.cancel_reason.clone() {
+            self.finish(
+                job,
+                JobStateKind::Canceled,
+                reasons::JOB_CANCELED_BY_USER,
+                reason,
+            );
+            return;
+        }
+        if job.spec.expires_at.is_some_and(|t| Utc::now() > t) {
+            let message = "the job expired before it could be printed".to_string();
+            self.finish(job, JobStateKind::Rejected, reasons::JOB_EXPIRED, message);
+            return;
+        }
+        if job.spool_file.is_none() {
+            if let Some(url) = job.spec.url.clone() {
+                self.fetch(job, &url).await;
+            }
+        }
+    }
+
+    /// Waits (reporting `stopped`) while the engine cannot be reached, with
+    /// the stopped deadline still counting. Returns Ok(false) when the job
+    /// got a final state meanwhile.
+    async fn unreachable(
+        &self,
+        job: &mut JobRow,
+        e: &EngineError,
+        shutdown: &Shutdown,
+        delay: Duration,
+    ) -> Flow<bool> {
+        if !matches!(e, EngineError::Unreachable(_)) {
+            // Busy or briefly unavailable (e.g. still finishing another
+            // client's job): it answers, so it is not offline. Just wait.
+            tracing::info!(error = %e, "printer busy; waiting");
+            self.pause(delay, shutdown).await?;
+            return Ok(true);
+        }
+        tracing::warn!(error = %e, "printer not answering");
+        let obs = Observation::NeedsAttention {
+            reasons: vec![reasons::OFFLINE.to_string()],
+            message: Some(e.to_string()),
+        };
+        if self.observe(job, obs) {
+            return Ok(false);
+        }
+        if self.deadline(job, true).await {
+            return Ok(false);
+        }
+        self.pause(delay, shutdown).await?;
+        Ok(true)
+    }
+
+    /// Applies the stopped deadline; true once the job is final.
+    async fn deadline(&self, job: &mut JobRow, engine_unreachable: bool) -> bool {
+        let step = machine::tick(&job.status, Utc::now(), self.printer.stopped_deadline);
+        let Some(mut fin) = step.publish else {
+            return false;
+        };
+        if step.action == Some(Action::CancelEngineJob) {
+            // Raw engines cannot cancel: the bytes are with the device.
+            if let (Engine::Ipp(engine), Some(id)) = (&self.engine, job.engine_job_id) {
+                if let Err(e) = engine.cancel(id).await {
+                    tracing::warn!(error = %e, engine_job = id, "could not cancel the engine job at the deadline");
+                    if engine_unreachable {
+                        // It may still print when the printer comes back.
+                        fin.reasons.push(reasons::OUTCOME_UNKNOWN.to_string());
+                    }
+                }
+            }
+        }
+        self.record(job, fin);
+        true
+    }
+
+    /// Downloads a URL document into the spool, checking size and sha256.
+    async fn fetch(&self, job: &mut JobRow, url: &str) {
+        let result = self.download(url, &job.spec).await;
+        match result {
+            Ok(name) => {
+                if let Err(e) = self.journal.set_spool_file(&job.key.job_id, &name) {
+                    tracing::error!(error = %e, "cannot record the fetched document");
+                    self.journal.spool().remove(&name);
+                    return;
+                }
+                job.spool_file = Some(name);
+            }
+            Err(e) => {
+                let (reason, message) = document_rejection(&e);
+                self.finish(job, JobStateKind::Rejected, reason, message);
+            }
+        }
+    }
+
+    async fn download(
+        &self,
+        url: &str,
+        spec: &crate::journal::JobSpec,
+    ) -> Result<String, DocumentError> {
+        use futures_util::StreamExt;
+        let fetch = |e: reqwest::Error| DocumentError::Fetch(e.without_url().to_string());
+        let resp = self.http.get(url).send().await.map_err(fetch)?;
+        if !resp.status().is_success() {
+            return Err(DocumentError::Fetch(format!(
+                "HTTP status {}",
+                resp.status()
+            )));
+        }
+        let expect = Expect {
+            size: spec.size,
+            sha256: &spec.sha256,
+            limit: self.max_document_size,
+        };
+        let mut writer = self.journal.spool().writer(expect)?;
+        let mut body = resp.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            writer.write(&chunk.map_err(fetch)?)?;
+        }
+        writer.commit()
+    }
+}
