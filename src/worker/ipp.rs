@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::Utc;
 use spoolcast_protocol::{reasons, JobStateKind};
 
-use super::{Flow, Worker, POLL_MIN};
+use super::{stopping, Flow, Worker, POLL_MIN};
 use crate::engine::ipp::IppEngine;
 use crate::engine::ipp_map::{self, format_supported, job_state, JobAttrs};
 use crate::engine::EngineError;
@@ -350,6 +350,22 @@ impl Worker {
                     let printer = self.interruptible(shutdown, engine.printer()).await?.ok();
                     let obs =
                         ipp_map::observe(&attrs, printer.as_ref(), engine.kind(), cancel_sent);
+                    // The engine may say "processing" while the device is
+                    // jammed (CUPS does): SNMP, when configured, knows better.
+                    let recent = self
+                        .source
+                        .recent_snmp(self.printer.status_interval_active * 3);
+                    let obs = match (obs, recent) {
+                        (Observation::Processing { .. }, Some(reading))
+                            if !stopping(&reading).is_empty() =>
+                        {
+                            Observation::NeedsAttention {
+                                reasons: stopping(&reading),
+                                message: None,
+                            }
+                        }
+                        (obs, _) => obs,
+                    };
                     let before = (job.status.state, job.status.reasons.clone());
                     if self.observe(job, obs) {
                         return Ok(());

@@ -59,6 +59,15 @@ pub struct Worker {
     pub http: reqwest::Client,
 }
 
+/// The reasons in an SNMP reading that stop printing.
+fn stopping(reading: &crate::snmp::decode::SnmpReading) -> Vec<String> {
+    use crate::snmp::decode;
+    decode::reasons(reading)
+        .into_iter()
+        .filter(|r| decode::is_stopping(r))
+        .collect()
+}
+
 /// Why `run_job` returned without a final state.
 enum Stop {
     Shutdown,

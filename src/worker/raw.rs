@@ -17,7 +17,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use spoolcast_protocol::{reasons, Evidence, JobStateKind, PrinterState};
 
-use super::{Flow, Worker};
+use super::{stopping, Flow, Worker};
 use crate::engine::raw::RawEngine;
 use crate::engine::EngineError;
 use crate::job::{machine, Observation};
@@ -74,10 +74,7 @@ impl Worker {
         let baseline = match self.snmp_now(shutdown).await? {
             None => None,
             Some(Ok(reading)) => {
-                let stopping: Vec<String> = decode::reasons(&reading)
-                    .into_iter()
-                    .filter(|r| decode::is_stopping(r))
-                    .collect();
+                let stopping = stopping(&reading);
                 if !stopping.is_empty() {
                     let obs = Observation::NeedsAttention {
                         reasons: stopping,
@@ -204,10 +201,7 @@ impl Worker {
                 }
                 Some(Ok(reading)) => {
                     failures = 0;
-                    let stopping: Vec<String> = decode::reasons(&reading)
-                        .into_iter()
-                        .filter(|r| decode::is_stopping(r))
-                        .collect();
+                    let stopping = stopping(&reading);
                     let moved = match (job.baseline, reading.page_count) {
                         (Some(before), Some(now)) if now > before => Some(now - before),
                         _ => None,
