@@ -277,7 +277,10 @@ pub fn attention_reasons(raw: &[String]) -> Vec<String> {
         let Some(norm) = normalize_reason(r) else {
             continue;
         };
-        let severe = is_error || (!is_report && STOPPING.contains(&norm.as_str()));
+        // CUPS reports a device it cannot reach as `offline-report`
+        // while the job sits in `processing` for days: that one counts.
+        let severe =
+            is_error || ((!is_report || norm == "offline") && STOPPING.contains(&norm.as_str()));
         if severe && !out.contains(&norm) {
             out.push(norm);
         }
@@ -424,7 +427,7 @@ mod tests {
                 &["media-empty", "door-open"],
             ),
             (&["cups-waiting-for-job-completed"], &[]),
-            (&["offline-report"], &[]),
+            (&["offline-report"], &["offline"]),
             (&["vendor-thing-error"], &["vendor-thing"]),
         ];
         for (raw, want) in cases {

@@ -135,7 +135,9 @@ impl Worker {
         tracing::info!(page_counter = ?baseline, "sending the document");
         let path = self.journal.spool().path(&file);
         match engine.send(&path, job.key.job_id.as_str()).await {
-            Ok(()) if baseline.is_none() && !self.source.has_snmp() => {
+            // Without a page counter (no SNMP, or a printer that does not
+            // count) nothing after the bytes can be known.
+            Ok(()) if baseline.is_none() => {
                 self.record_completed(job, Evidence::DataAccepted, None);
                 Ok(())
             }
@@ -206,13 +208,15 @@ impl Worker {
                         (Some(before), Some(now)) if now > before => Some(now - before),
                         _ => None,
                     };
-                    let idle = decode::printer_state(&reading) == PrinterState::Idle;
+                    // Many printers have no hrPrinterStatus and read as
+                    // unknown; only "still printing" holds the verdict back.
+                    let done = !matches!(decode::printer_state(&reading), PrinterState::Processing);
                     let obs = if !stopping.is_empty() {
                         Observation::NeedsAttention {
                             reasons: stopping,
                             message: None,
                         }
-                    } else if let (Some(pages), true) = (moved, idle) {
+                    } else if let (Some(pages), true) = (moved, done) {
                         Observation::Completed {
                             evidence: Evidence::PageCounter,
                             pages: u32::try_from(pages).ok(),
