@@ -34,6 +34,9 @@ pub struct RigOptions {
     pub via_cups: bool,
     /// Overrides the 30 min stopped deadline.
     pub stopped_deadline: Option<&'static str>,
+    /// Raw TOML appended to the config (e.g. a `[printer.snmp]` table, which
+    /// then belongs to the rig's printer).
+    pub extra: String,
 }
 
 impl Rig {
@@ -55,6 +58,7 @@ impl Rig {
         if let Some(d) = options.stopped_deadline {
             config = config.stopped_deadline(PRINTER, d);
         }
+        config.extra = options.extra;
         // Subscribed before the agent starts, so no message is missed.
         let probe = Probe::connect(broker.port(), "hub-probe").await;
         let agent = AgentProcess::start(&config);
