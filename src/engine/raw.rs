@@ -31,6 +31,9 @@ pub struct RawEngine {
     lpd_queue: Option<String>,
 }
 
+/// An open connection to a raw device, ready for one job.
+pub struct Connection(TcpStream);
+
 /// Why sending failed, and whether any byte may have reached the device.
 #[derive(Debug)]
 pub struct SendError {
@@ -65,13 +68,14 @@ impl RawEngine {
         }
     }
 
-    /// Whether the device accepts a connection now (a cheap liveness check
-    /// before committing to send).
-    pub async fn probe(&self) -> Result<(), EngineError> {
-        self.connect().await.map(drop)
+    /// Opens the connection a job will be sent over. Split from `send` so
+    /// the worker commits to the `sending` phase (and says `processing`)
+    /// only once the device is there.
+    pub async fn connect(&self) -> Result<Connection, EngineError> {
+        self.open().await.map(Connection)
     }
 
-    async fn connect(&self) -> Result<TcpStream, EngineError> {
+    async fn open(&self) -> Result<TcpStream, EngineError> {
         let addr = (self.host.as_str(), self.port);
         match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
             Ok(Ok(s)) => Ok(s),
@@ -86,8 +90,13 @@ impl RawEngine {
         }
     }
 
-    /// Sends the whole file as one job named `job_name`.
-    pub async fn send(&self, path: &Path, job_name: &str) -> Result<(), SendError> {
+    /// Sends the whole file as one job named `job_name` over `conn`.
+    pub async fn send(
+        &self,
+        conn: Connection,
+        path: &Path,
+        job_name: &str,
+    ) -> Result<(), SendError> {
         let before = |error| SendError {
             error,
             maybe_sent: false,
@@ -103,10 +112,9 @@ impl RawEngine {
             .await
             .map_err(|e| before(EngineError::Local(e.to_string())))?
             .len();
-        let stream = self.connect().await.map_err(before)?;
         match &self.lpd_queue {
-            None => socket_send(stream, &mut file).await,
-            Some(queue) => lpd_send(stream, queue, &mut file, size, job_name).await,
+            None => socket_send(conn.0, &mut file).await,
+            Some(queue) => lpd_send(conn.0, queue, &mut file, size, job_name).await,
         }
     }
 }

@@ -116,6 +116,17 @@ impl Worker {
             self.pause(self.printer.poll_interval_max, shutdown).await?;
             return Ok(());
         }
+        // Connect first: a printer that is off must leave the job
+        // `stopped` (with its deadline running), not flip to `processing`
+        // on every retry.
+        let conn = match engine.connect().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                self.unreachable(job, &e, shutdown, self.printer.poll_interval_max)
+                    .await?;
+                return Ok(());
+            }
+        };
         if !self
             .journal
             .advance(&job.key.job_id, Phase::Queued, Phase::Sending, None)
@@ -134,7 +145,7 @@ impl Worker {
         );
         tracing::info!(page_counter = ?baseline, "sending the document");
         let path = self.journal.spool().path(&file);
-        match engine.send(&path, job.key.job_id.as_str()).await {
+        match engine.send(conn, &path, job.key.job_id.as_str()).await {
             // Without a page counter (no SNMP, or a printer that does not
             // count) nothing after the bytes can be known.
             Ok(()) if baseline.is_none() => {
