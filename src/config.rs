@@ -70,6 +70,9 @@ pub enum EngineKind {
     Socket,
     /// LPD (`lpd://host/queue`, RFC 1179): a queue that acks bytes, nothing more.
     Lpd,
+    /// A simulated printer inside the agent (`sim://NAME?options`), for demos
+    /// and tests: nothing to install, nothing printed.
+    Sim,
 }
 
 impl EngineKind {
@@ -129,6 +132,21 @@ pub struct SnmpConfig {
     pub retries: u32,
 }
 
+/// How a `sim://NAME?ppm=..&recover=..&warmup=..&pages_per_job=..` printer
+/// behaves (see `engine::sim`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimOptions {
+    /// Pages per minute.
+    pub ppm: u32,
+    /// How long a simulated fault (jam, no paper, no toner) lasts before it
+    /// clears by itself.
+    pub recover: Duration,
+    /// From a job's arrival to its first page starting.
+    pub warmup: Duration,
+    /// Pages of every document instead of one per 100 KiB (`auto`: `None`).
+    pub pages_per_job: Option<u32>,
+}
+
 /// One `[[printer]]` table.
 #[derive(Debug, Clone)]
 pub struct PrinterConfig {
@@ -149,6 +167,8 @@ pub struct PrinterConfig {
     /// Extra CA for ipps:// printers with self-signed certificates.
     pub ca_file: Option<PathBuf>,
     pub snmp: Option<SnmpConfig>,
+    /// Set exactly for `EngineKind::Sim`.
+    pub sim: Option<SimOptions>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -477,7 +497,8 @@ impl RawPrinter {
                 }
                 EngineKind::Lpd
             }
-            ("socket" | "lpd", Some(_)) => {
+            ("sim", None) => EngineKind::Sim,
+            ("socket" | "lpd" | "sim", Some(_)) => {
                 return Err(bad(
                     &key("engine"),
                     "only applies to ipp:// and ipps:// printers",
@@ -487,7 +508,7 @@ impl RawPrinter {
                 return Err(bad(
                     &key("uri"),
                     format!(
-                    "scheme {other:?} is not supported (use ipp://, ipps://, socket:// or lpd://)"
+                    "scheme {other:?} is not supported (use ipp://, ipps://, socket://, lpd:// or sim://)"
                 ),
                 ))
             }
@@ -512,7 +533,15 @@ impl RawPrinter {
         if self.completion_deadline.is_zero() {
             return Err(bad(&key("completion_deadline"), "must be greater than 0"));
         }
+        let sim = match engine {
+            EngineKind::Sim => Some(sim_options(&uri, &key("uri"))?),
+            _ => None,
+        };
         let snmp = match self.snmp {
+            // The simulated printer has no SNMP agent to ask.
+            Some(_) if engine == EngineKind::Sim => {
+                return Err(bad(&key("snmp"), "a sim:// printer has no SNMP agent"))
+            }
             Some(raw) => Some(raw.validate(&key("snmp"), &host)?),
             None => None,
         };
@@ -527,8 +556,69 @@ impl RawPrinter {
             completion_deadline: self.completion_deadline,
             ca_file: existing_file(&key("ca_file"), self.ca_file)?,
             snmp,
+            sim,
         })
     }
+}
+
+/// The options of a `sim://NAME?...` URI; every problem names the option.
+fn sim_options(uri: &Url, key: &str) -> Result<SimOptions> {
+    if uri.port().is_some() || !matches!(uri.path(), "" | "/") {
+        return Err(bad(
+            key,
+            "a sim:// uri is sim://NAME?options, without port or path",
+        ));
+    }
+    let mut options = SimOptions {
+        ppm: 30,
+        recover: Duration::from_secs(10),
+        warmup: Duration::ZERO,
+        pages_per_job: None,
+    };
+    let mut seen = HashSet::new();
+    for (name, value) in uri.query_pairs() {
+        let problem = |p: &str| bad(key, format!("sim option {name}={value:?}: {p}"));
+        if !seen.insert(name.to_string()) {
+            return Err(problem("given twice"));
+        }
+        let duration = || humantime::parse_duration(&value).map_err(|e| problem(&e.to_string()));
+        match &*name {
+            "ppm" => match value.parse() {
+                Ok(n @ 1..=6000) => options.ppm = n,
+                _ => {
+                    return Err(problem(
+                        "must be a whole number of pages per minute, 1-6000",
+                    ))
+                }
+            },
+            "recover" => {
+                options.recover = duration()?;
+                if options.recover.is_zero() || options.recover > Duration::from_secs(86400) {
+                    return Err(problem("must be greater than 0 and at most 24h"));
+                }
+            }
+            "warmup" => {
+                options.warmup = duration()?;
+                if options.warmup > Duration::from_secs(600) {
+                    return Err(problem("must be at most 10m"));
+                }
+            }
+            "pages_per_job" => match (&*value, value.parse()) {
+                ("auto", _) => options.pages_per_job = None,
+                (_, Ok(n @ 1..=100_000)) => options.pages_per_job = Some(n),
+                _ => return Err(problem("must be \"auto\" or a number of pages, 1-100000")),
+            },
+            _ => {
+                return Err(bad(
+                    key,
+                    format!(
+                        "unknown sim option {name:?} (known: ppm, recover, warmup, pages_per_job)"
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(options)
 }
 
 /// Reads a secret from a file (first line) or an environment variable.
@@ -842,6 +932,60 @@ context = "printer"
             let err = load(&base.replace("SNMP", snmp)).unwrap_err().to_string();
             assert!(err.contains(key), "{err:?} should name {key}");
         }
+    }
+
+    #[test]
+    fn sim_printers_take_their_options_from_the_uri() {
+        let sim = |uri: &str| load(&GOOD.replace("ipp://10.0.0.5/ipp/print", uri));
+        let c = sim("sim://lobby").unwrap();
+        assert_eq!(c.printers[0].engine, EngineKind::Sim);
+        assert_eq!(
+            c.printers[0].sim,
+            Some(SimOptions {
+                ppm: 30,
+                recover: Duration::from_secs(10),
+                warmup: Duration::ZERO,
+                pages_per_job: None
+            })
+        );
+        assert_eq!(c.printers[1].sim, None);
+        let c = sim("sim://lobby?ppm=60&recover=2s&warmup=500ms&pages_per_job=3").unwrap();
+        assert_eq!(
+            c.printers[0].sim,
+            Some(SimOptions {
+                ppm: 60,
+                recover: Duration::from_secs(2),
+                warmup: Duration::from_millis(500),
+                pages_per_job: Some(3)
+            })
+        );
+        let cases = [
+            ("sim://lobby?speed=3", "\"speed\""),
+            ("sim://lobby?ppm=0", "ppm"),
+            ("sim://lobby?ppm=fast", "ppm"),
+            ("sim://lobby?ppm=5&ppm=6", "twice"),
+            ("sim://lobby?recover=soon", "recover"),
+            ("sim://lobby?recover=0s", "recover"),
+            ("sim://lobby?warmup=1h", "warmup"),
+            ("sim://lobby?pages_per_job=many", "pages_per_job"),
+            ("sim://lobby/queue", "without port or path"),
+            ("sim://", "has no host"),
+        ];
+        for (uri, what) in cases {
+            let err = sim(uri).unwrap_err().to_string();
+            assert!(
+                err.contains("printer[0].uri") && err.contains(what),
+                "{uri}: {err:?}"
+            );
+        }
+        let with_snmp = GOOD
+            .replace("ipp://10.0.0.5/ipp/print", "sim://lobby")
+            .replace(
+                "[[printer]]\nid = \"cups-q\"",
+                "[printer.snmp]\ncommunity = \"x\"\n[[printer]]\nid = \"cups-q\"",
+            );
+        let err = load(&with_snmp).unwrap_err().to_string();
+        assert!(err.contains("printer[0].snmp"), "{err:?}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub mod intake;
 pub mod job;
 pub mod journal;
 pub mod mqtt;
-
+pub mod notify;
 pub mod run;
 pub mod shutdown;
 pub mod snmp;

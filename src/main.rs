@@ -111,6 +111,7 @@ fn real_main(args: Args) -> anyhow::Result<ExitCode> {
                     shutdown::signal().await;
                     trigger.cancel();
                 });
+                tokio::spawn(spoolcast_agent::notify::ignore_hangups());
                 spoolcast_agent::run::run(config, stop).await?;
                 Ok(ExitCode::SUCCESS)
             }

@@ -17,10 +17,12 @@ use crate::config::Config;
 use crate::config::{EngineKind, PrinterConfig};
 use crate::engine::ipp::IppEngine;
 use crate::engine::raw::RawEngine;
+use crate::engine::sim::SimEngine;
 use crate::error::{Error, Result};
 use crate::intake::Intake;
 use crate::journal::Journal;
 use crate::mqtt::{options, session};
+use crate::notify::{self, Health, Notifier};
 use crate::shutdown::Shutdown;
 use crate::snmp::client::SnmpClient;
 use crate::status::StatusSource;
@@ -42,16 +44,26 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<()> {
     journal.purge(Utc::now() - retention)?;
 
     let printers: Vec<_> = config.printers.iter().map(|p| p.id.clone()).collect();
+    let health = Health::default();
     let session_cfg = session::SessionConfig {
         mqtt: config.mqtt.clone(),
         options: options::session_options(&config.mqtt)?,
         agent_id: config.agent.id.clone(),
         printers,
+        health: health.clone(),
     };
     // The session outlives the workers, so it gets its own token.
     let session_stop = Shutdown::new();
     let (mqtt, incoming, session_task) =
         session::start(session_cfg, journal.clone(), session_stop.clone())?;
+    // systemd hears from the agent for as long as the session lives, so the
+    // watchdog keeps being fed through a slow shutdown.
+    let notifier = Notifier::from_env();
+    tokio::spawn(notify::supervise(
+        notifier.clone(),
+        health,
+        session_stop.clone(),
+    ));
 
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(30))
@@ -104,6 +116,7 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<()> {
     tracing::info!(agent_id = %config.agent.id, printers = config.printers.len(), "agent running");
 
     shutdown.cancelled().await;
+    notifier.stopping();
     for task in tasks {
         let _ = task.await;
     }
@@ -117,6 +130,14 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<()> {
 /// The engine of a printer and the status sources it shares with its
 /// status task.
 pub fn build_engine(printer: &PrinterConfig) -> Result<(Engine, Arc<StatusSource>)> {
+    if let (EngineKind::Sim, Some(options)) = (printer.engine, printer.sim) {
+        // One simulated device, shared by the worker and the status task.
+        let device = SimEngine::new(printer.uri.host_str().unwrap_or_default(), options);
+        return Ok((
+            Engine::Sim(device.clone()),
+            Arc::new(StatusSource::sim(device)),
+        ));
+    }
     let snmp = printer.snmp.clone().map(SnmpClient::new);
     if printer.engine.has_status_channel() {
         let ipp = IppEngine::new(printer)

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use spoolcast_agent::config::Config;
 use spoolcast_agent::engine::ipp::IppEngine;
+use spoolcast_agent::run::build_engine;
+use spoolcast_agent::worker::Engine;
 
 struct Report {
     failed: bool,
@@ -67,38 +69,44 @@ pub async fn check(config: &Config) -> anyhow::Result<ExitCode> {
 
     for printer in &config.printers {
         let what = format!("printer {}", printer.id);
-        let engine = match IppEngine::new(printer) {
-            Ok(engine) => engine,
+        let (engine, source) = match build_engine(printer) {
+            Ok(built) => built,
             Err(e) => {
                 report.line(false, &what, e);
                 continue;
             }
         };
-        match engine.printer().await {
-            Ok(p) => {
-                let state = match p.state {
-                    3 => "idle",
-                    4 => "processing",
-                    5 => "stopped",
-                    _ => "unknown state",
-                };
-                let accepting = if p.accepting == Some(false) {
-                    ", NOT accepting jobs"
-                } else {
-                    ""
-                };
-                report.line(
-                    p.accepting != Some(false),
+        match engine {
+            Engine::Ipp(engine) => check_ipp(&mut report, &what, &printer.uri, &engine).await,
+            // Opening and closing the port sends no data, so no job starts.
+            Engine::Raw(engine) => match engine.connect().await {
+                Ok(_) => report.line(
+                    true,
+                    &what,
+                    format!("{} accepts connections (no status channel)", printer.uri),
+                ),
+                Err(e) => report.line(false, &what, format!("{}: {e}", printer.uri)),
+            },
+            Engine::Sim(_) => {
+                report.line(true, &what, format!("{} simulated printer", printer.uri))
+            }
+        }
+        if let Some(reading) = source.snmp().await {
+            let what = format!("printer {} snmp", printer.id);
+            match reading {
+                Ok(r) => report.line(
+                    true,
                     &what,
                     format!(
-                        "{} {state}{accepting}, reasons [{}], formats [{}]",
-                        printer.uri,
-                        p.reasons.join(", "),
-                        p.formats.join(", ")
+                        "answered: {} supplies, {} trays, page count {}",
+                        r.supplies.len(),
+                        r.trays.len(),
+                        r.page_count
+                            .map_or("unknown".to_string(), |c| c.to_string())
                     ),
-                );
+                ),
+                Err(e) => report.line(false, &what, e),
             }
-            Err(e) => report.line(false, &what, format!("{}: {e}", printer.uri)),
         }
     }
     Ok(if report.failed {
@@ -106,4 +114,33 @@ pub async fn check(config: &Config) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+async fn check_ipp(report: &mut Report, what: &str, uri: &url::Url, engine: &IppEngine) {
+    match engine.printer().await {
+        Ok(p) => {
+            let state = match p.state {
+                3 => "idle",
+                4 => "processing",
+                5 => "stopped",
+                _ => "unknown state",
+            };
+            let accepting = if p.accepting == Some(false) {
+                ", NOT accepting jobs"
+            } else {
+                ""
+            };
+            report.line(
+                p.accepting != Some(false),
+                what,
+                format!(
+                    "{} {state}{accepting}, reasons [{}], formats [{}]",
+                    uri,
+                    p.reasons.join(", "),
+                    p.formats.join(", ")
+                ),
+            );
+        }
+        Err(e) => report.line(false, what, format!("{}: {e}", uri)),
+    }
 }

@@ -343,7 +343,7 @@ pub fn observe(
                 EngineKind::IppPrinter => Evidence::PrinterConfirmed,
                 // Only IPP engines report job states; anything that is not
                 // the printer itself is a spooler's word.
-                EngineKind::IppSpooler | EngineKind::Socket | EngineKind::Lpd => {
+                EngineKind::IppSpooler | EngineKind::Socket | EngineKind::Lpd | EngineKind::Sim => {
                     Evidence::SpoolerReported
                 }
             },

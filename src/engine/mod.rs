@@ -1,10 +1,12 @@
 //! Print engines: how a job reaches paper and how we learn what happened.
 //!
 //! `ipp_map` is the pure decoding and mapping; `ipp` is the IO shell.
+//! `sim` is a simulated printer inside the agent, for demos and tests.
 
 pub mod ipp;
 pub mod ipp_map;
 pub mod raw;
+pub mod sim;
 
 /// Why an engine operation failed, sorted by what the caller can do.
 #[derive(Debug, Clone, thiserror::Error)]

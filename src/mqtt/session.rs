@@ -36,6 +36,7 @@ use super::backoff::Backoff;
 use crate::config::MqttSection;
 use crate::error::Result;
 use crate::journal::Journal;
+use crate::notify::{Health, HEARTBEAT_EVERY};
 use crate::shutdown::Shutdown;
 
 /// Rows issued but not yet acknowledged, at most. Keeps rumqttc's request
@@ -112,6 +113,8 @@ pub struct SessionConfig {
     pub options: rumqttc::MqttOptions,
     pub agent_id: spoolcast_protocol::AgentId,
     pub printers: Vec<PrinterId>,
+    /// Where the session reports its link state and heartbeat.
+    pub health: Health,
 }
 
 /// Starts the driver and session tasks. Incoming publishes arrive on the
@@ -146,6 +149,7 @@ pub fn start(
         printers: cfg.printers,
         will,
         incoming: in_tx,
+        health: cfg.health,
         connected: false,
         connection: String::new(),
         issued: VecDeque::new(),
@@ -267,6 +271,7 @@ struct Session {
     printers: Vec<PrinterId>,
     will: WillFactory,
     incoming: mpsc::UnboundedSender<Publish>,
+    health: Health,
     connected: bool,
     connection: String,
     /// Issued, in order, not yet seen on the wire.
@@ -292,6 +297,8 @@ impl Session {
         outbox: Arc<Notify>,
     ) {
         let mut tick = tokio::time::interval(Duration::from_millis(200));
+        // Beats only while this loop turns: the watchdog's proof of life.
+        let mut heartbeat = tokio::time::interval(HEARTBEAT_EVERY);
         loop {
             // Connected, the driver reports the DISCONNECT going out; not
             // connected, there is nothing left to wait for.
@@ -308,6 +315,7 @@ impl Session {
                 Some(cmd) = commands.recv() => self.on_command(cmd),
                 _ = outbox.notified() => self.pump(),
                 _ = tick.tick(), if self.closing.is_some() => self.maybe_finish_close(),
+                _ = heartbeat.tick() => self.health.beat(),
             }
         }
         if let Some((done, _)) = self.closing.take() {
@@ -322,6 +330,7 @@ impl Session {
                 connection,
             } => {
                 tracing::info!(session_present, "connected to the MQTT broker");
+                self.health.connected();
                 self.connected = true;
                 self.connection = connection;
                 if !session_present {
@@ -362,6 +371,7 @@ impl Session {
                     }
                 }
                 self.connected = false;
+                self.health.retrying();
                 if self.closing.is_some() {
                     return true;
                 }

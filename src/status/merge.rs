@@ -7,6 +7,7 @@
 //! one's stopping condition stop the printer, prefers SNMP's detail for
 //! supplies and trays, and says in `sources` who answered. A printer that
 //! answers nobody is `unknown` + `offline`, never silently "idle".
+//! A `sim://` printer's simulated device is its only source (`sim`).
 
 use chrono::{DateTime, Utc};
 use spoolcast_protocol::{
@@ -16,6 +17,7 @@ use spoolcast_protocol::{
 
 use super::source::Reading;
 use crate::engine::ipp_map::{attention_reasons, printer_state, Marker};
+use crate::engine::sim::{self, SimStatus};
 use crate::snmp::decode::{self, SnmpReading};
 
 fn push_unique(into: &mut Vec<String>, items: impl IntoIterator<Item = String>) {
@@ -61,6 +63,11 @@ pub fn merge(
     }
     if snmp.is_some() {
         status.sources.push("snmp".into());
+    }
+    if let Some(s) = &reading.sim {
+        status.sources.push("sim".into());
+        apply_sim(&mut status, s);
+        return status;
     }
     if ipp.is_none() && snmp.is_none() {
         let errors: Vec<String> = [
@@ -141,6 +148,29 @@ pub fn merge(
     status
 }
 
+/// The simulated device says everything itself (config allows it no SNMP).
+fn apply_sim(status: &mut PrinterStatus, s: &SimStatus) {
+    status.state = s.state;
+    push_unique(&mut status.reasons, s.reasons.iter().cloned());
+    status.message = Some(s.message.clone());
+    status.accepting_jobs = Some(true);
+    status.page_count = Some(s.page_count);
+    let (level_percent, state) = level_state(Some(s.toner_percent.into()), Some(100), None);
+    status.supplies = vec![Supply {
+        name: sim::TONER_NAME.into(),
+        kind: "toner".into(),
+        color: Some("#000000".into()),
+        level_percent,
+        state,
+    }];
+    let (level_percent, state) = level_state(Some(s.tray_percent.into()), Some(100), None);
+    status.trays = vec![Tray {
+        name: sim::TRAY_NAME.into(),
+        state: tray_state(state),
+        level_percent,
+    }];
+}
+
 fn alert_message(s: &SnmpReading) -> Option<String> {
     // Critical alerts (severity 3 in RFC 3805) first.
     let mut alerts: Vec<_> = s
@@ -193,16 +223,19 @@ fn tray_from_ipp(raw: &str) -> Option<Tray> {
     let level = field("level").and_then(|v| v.parse().ok());
     let max = field("maxcapacity").and_then(|v| v.parse().ok());
     let (level_percent, supply) = level_state(level, max, None);
-    let state = match supply {
+    Some(Tray {
+        name,
+        state: tray_state(supply),
+        level_percent,
+    })
+}
+
+fn tray_state(level: SupplyState) -> TrayState {
+    match level {
         SupplyState::Empty => TrayState::Empty,
         SupplyState::Low => TrayState::Low,
         SupplyState::Ok | SupplyState::Unknown => TrayState::Ok,
-    };
-    Some(Tray {
-        name,
-        state,
-        level_percent,
-    })
+    }
 }
 
 #[cfg(test)]
@@ -227,6 +260,7 @@ mod tests {
         Reading {
             ipp: Some(Ok(attrs)),
             snmp: None,
+            sim: None,
         }
     }
 
@@ -235,6 +269,7 @@ mod tests {
         let s = run(Reading {
             ipp: Some(Err(EngineError::Unreachable("connection refused".into()))),
             snmp: Some(Err(SnmpError::Timeout("10.0.0.9:161".into()))),
+            sim: None,
         });
         assert_eq!(s.state, PrinterState::Unknown);
         assert_eq!(s.reasons, vec!["offline".to_string()]);
@@ -247,6 +282,7 @@ mod tests {
         let s = run(Reading {
             ipp: None,
             snmp: None,
+            sim: None,
         });
         assert_eq!((s.state, s.reasons.len()), (PrinterState::Unknown, 0));
         assert!(s.message.unwrap().contains("printer.snmp"));
@@ -290,6 +326,7 @@ mod tests {
         let s = run(Reading {
             ipp: Some(Ok(attrs)),
             snmp: Some(Ok(Arc::new(snmp))),
+            sim: None,
         });
         assert_eq!(s.state, PrinterState::Stopped);
         assert!(s.reasons.contains(&"media-jam".to_string()));
@@ -349,6 +386,35 @@ mod tests {
                 state: TrayState::Empty,
                 level_percent: Some(0)
             }]
+        );
+    }
+
+    #[test]
+    fn a_simulated_printer_speaks_for_itself() {
+        let s = run(Reading {
+            ipp: None,
+            snmp: None,
+            sim: Some(SimStatus {
+                state: PrinterState::Stopped,
+                reasons: vec!["media-jam".into(), "toner-low".into()],
+                message: "simulated printer lobby: simulated paper jam".into(),
+                toner_percent: 8,
+                tray_percent: 0,
+                page_count: 42,
+            }),
+        });
+        assert_eq!(s.state, PrinterState::Stopped);
+        assert_eq!(s.reasons, vec!["media-jam".to_string(), "toner-low".into()]);
+        assert_eq!(s.sources, vec!["sim".to_string()]);
+        assert_eq!((s.page_count, s.accepting_jobs), (Some(42), Some(true)));
+        assert!(s.message.unwrap().contains("simulated"));
+        assert_eq!(
+            (s.supplies[0].level_percent, s.supplies[0].state),
+            (Some(8), SupplyState::Low)
+        );
+        assert_eq!(
+            (s.trays[0].level_percent, s.trays[0].state),
+            (Some(0), TrayState::Empty)
         );
     }
 

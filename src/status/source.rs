@@ -1,7 +1,8 @@
 //! Where a printer's status comes from: its IPP engine (when it has one)
-//! and its SNMP agent (when configured). Shared by the printer's status
-//! task and its worker, so the two never talk to the device at once more
-//! than needed and the worker can use the latest reading.
+//! and its SNMP agent (when configured), or the simulated device of a
+//! `sim://` printer. Shared by the printer's status task and its worker,
+//! so the two never talk to the device at once more than needed and the
+//! worker can use the latest reading.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::engine::ipp::IppEngine;
 use crate::engine::ipp_map::PrinterAttrs;
+use crate::engine::sim::{SimEngine, SimStatus};
 use crate::engine::EngineError;
 use crate::snmp::client::{SnmpClient, SnmpError};
 use crate::snmp::decode::{decode, SnmpReading};
@@ -18,6 +20,7 @@ pub struct StatusSource {
     ipp: Option<IppEngine>,
     snmp: Option<tokio::sync::Mutex<SnmpClient>>,
     latest_snmp: Mutex<Option<(Instant, Arc<SnmpReading>)>>,
+    sim: Option<SimEngine>,
     /// A job is with this printer: read often.
     active: AtomicBool,
 }
@@ -28,6 +31,8 @@ pub struct StatusSource {
 pub struct Reading {
     pub ipp: Option<Result<PrinterAttrs, EngineError>>,
     pub snmp: Option<Result<Arc<SnmpReading>, SnmpError>>,
+    /// The simulated device is in memory: it always answers.
+    pub sim: Option<SimStatus>,
 }
 
 impl StatusSource {
@@ -36,7 +41,16 @@ impl StatusSource {
             ipp,
             snmp: snmp.map(tokio::sync::Mutex::new),
             latest_snmp: Mutex::new(None),
+            sim: None,
             active: AtomicBool::new(false),
+        }
+    }
+
+    /// The status of a `sim://` printer: its device, shared with its worker.
+    pub fn sim(device: SimEngine) -> StatusSource {
+        StatusSource {
+            sim: Some(device),
+            ..StatusSource::new(None, None)
         }
     }
 
@@ -82,6 +96,7 @@ impl StatusSource {
             }
         };
         let (ipp, snmp) = tokio::join!(ipp, self.snmp());
-        Reading { ipp, snmp }
+        let sim = self.sim.as_ref().map(SimEngine::status);
+        Reading { ipp, snmp, sim }
     }
 }

@@ -161,6 +161,7 @@ mod tests {
                 ..Default::default()
             })),
             snmp: None,
+            sim: None,
         };
         let one = merge(&p, &a, &r, 0, Utc::now());
         let mut two = merge(&p, &a, &r, 0, Utc::now() + chrono::Duration::seconds(5));
@@ -174,15 +175,18 @@ mod tests {
         let down = || Some(Err(EngineError::Unreachable("x".into())));
         assert!(!answered(&Reading {
             ipp: down(),
-            snmp: None
+            snmp: None,
+            sim: None
         }));
         assert!(answered(&Reading {
             ipp: Some(Ok(PrinterAttrs::default())),
-            snmp: None
+            snmp: None,
+            sim: None
         }));
         assert!(answered(&Reading {
             ipp: None,
-            snmp: None
+            snmp: None,
+            sim: None
         }));
     }
 }

@@ -20,6 +20,7 @@ use tokio::sync::Notify;
 use crate::config::PrinterConfig;
 use crate::engine::ipp::IppEngine;
 use crate::engine::raw::RawEngine;
+use crate::engine::sim::SimEngine;
 use crate::engine::EngineError;
 use crate::intake::document_rejection;
 use crate::job::{machine, Action, Observation, Status};
@@ -32,6 +33,7 @@ use spoolcast_protocol::Topics;
 
 mod ipp;
 mod raw;
+mod sim;
 
 const POLL_MIN: Duration = Duration::from_secs(1);
 
@@ -40,6 +42,7 @@ const POLL_MIN: Duration = Duration::from_secs(1);
 pub enum Engine {
     Ipp(IppEngine),
     Raw(RawEngine),
+    Sim(SimEngine),
 }
 
 /// A printer's worker.
@@ -194,6 +197,7 @@ impl Worker {
                 match &self.engine {
                     Engine::Ipp(engine) => self.step_ipp(engine, &mut job, shutdown).await?,
                     Engine::Raw(engine) => self.step_raw(engine, &mut job, shutdown).await?,
+                    Engine::Sim(engine) => self.step_sim(engine, &mut job, shutdown).await?,
                 }
                 if job.status.state.is_final() {
                     return Ok(());
@@ -268,6 +272,9 @@ impl Worker {
             return false;
         };
         if step.action == Some(Action::CancelEngineJob) {
+            if let Engine::Sim(engine) = &self.engine {
+                engine.cancel(job.key.job_id.as_str());
+            }
             // Raw engines cannot cancel: the bytes are with the device.
             if let (Engine::Ipp(engine), Some(id)) = (&self.engine, job.engine_job_id) {
                 if let Err(e) = engine.cancel(id).await {

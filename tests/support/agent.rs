@@ -145,6 +145,35 @@ fn quote(value: &str) -> String {
     serde_json::Value::from(value).to_string()
 }
 
+/// The command that starts the agent binary: by default the one cargo built
+/// for this test run. Two environment variables let the same tests drive
+/// another build of the agent, e.g. an ARM release binary under qemu
+/// (`cross/test.sh`):
+/// - `SPOOLCAST_TEST_AGENT_BIN`: path of the agent binary to run instead;
+/// - `SPOOLCAST_TEST_AGENT_RUNNER`: a command put in front of it, split on
+///   whitespace, e.g. `qemu-aarch64-static -L /usr/aarch64-linux-gnu`.
+///
+/// qemu user-mode runs the program inside its own process, so the PID,
+/// process group and signals (SIGTERM, SIGKILL, SIGSTOP) are the agent's.
+pub fn agent_command() -> Command {
+    let bin = std::env::var_os("SPOOLCAST_TEST_AGENT_BIN")
+        .filter(|path| !path.is_empty())
+        .map_or_else(
+            || PathBuf::from(env!("CARGO_BIN_EXE_spoolcast-agent")),
+            PathBuf::from,
+        );
+    let runner = std::env::var("SPOOLCAST_TEST_AGENT_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    match words.next() {
+        Some(program) => {
+            let mut cmd = Command::new(program);
+            cmd.args(words).arg(bin);
+            cmd
+        }
+        None => Command::new(bin),
+    }
+}
+
 /// The running agent. Dropping it kills the agent; if the test is failing,
 /// the agent's log is printed to stderr first.
 pub struct AgentProcess {
@@ -211,7 +240,7 @@ impl AgentProcess {
     }
 
     fn spawn(&mut self) {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_spoolcast-agent"));
+        let mut cmd = agent_command();
         cmd.arg("run").arg("-c").arg(self.config_path());
         // Debug logs make failures diagnosable; a test may override via env.
         if std::env::var_os("RUST_LOG").is_none() {

@@ -1,0 +1,170 @@
+//! The `spoolcast-hub` command: `serve` runs the hub; `user add|del|passwd`
+//! manage accounts in its database.
+
+use std::io::Read as _;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand, ValueEnum};
+use spoolcast_hub::config::{Config, DEFAULT_CONFIG_PATH};
+use spoolcast_hub::{auth, store::Store};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "spoolcast hub: print jobs from users' devices to spoolcast agents"
+)]
+struct Cli {
+    /// Configuration file.
+    #[arg(short, long, env = "SPOOLCAST_HUB_CONFIG", default_value = DEFAULT_CONFIG_PATH, global = true)]
+    config: PathBuf,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the hub (HTTP API, MQTT session; SIGTERM/SIGINT stop it).
+    Serve,
+    /// Manage user accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user; the password is read from stdin (first line) or --password-file.
+    Add {
+        name: String,
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// Delete a user, their sessions and notifications.
+    Del { name: String },
+    /// Set a new password (ends all of the user's sessions).
+    Passwd {
+        name: String,
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn read_password(file: Option<&PathBuf>) -> anyhow::Result<String> {
+    let text = match file {
+        Some(path) => {
+            std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?
+        }
+        None => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .context("read the password from stdin")?;
+            s
+        }
+    };
+    let password = text.lines().next().unwrap_or_default().to_owned();
+    if password.chars().count() < 8 {
+        bail!("the password must be at least 8 characters");
+    }
+    Ok(password)
+}
+
+fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.chars().count())
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || "._@-".contains(c))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let config = Config::load(&cli.config)?;
+    match cli.command {
+        Command::Serve => serve(config).await,
+        Command::User { command } => {
+            let store = Store::connect(&config.hub.database_url).await?;
+            let result = user(&store, command).await;
+            store.close().await;
+            result
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let running = spoolcast_hub::start(config, shutdown.clone()).await?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+        _ = shutdown.cancelled() => {}
+    }
+    shutdown.cancel();
+    running.task.await.context("hub task")??;
+    Ok(())
+}
+
+async fn user(store: &Store, command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Add {
+            name,
+            password_file,
+        } => {
+            if !valid_name(&name) {
+                bail!("user name {name:?}: 1-64 letters, digits, '.', '_', '@' or '-'");
+            }
+            let password = read_password(password_file.as_ref())?;
+            let hash =
+                tokio::task::spawn_blocking(move || auth::hash_password(&password)).await??;
+            match store.add_user(&name, &hash).await? {
+                Some(u) => println!("user {} added (id {})", u.name, u.id),
+                None => bail!("user {name:?} already exists"),
+            }
+        }
+        UserCommand::Del { name } => {
+            if !store.delete_user(&name).await? {
+                bail!("no user {name:?}");
+            }
+            println!("user {name} deleted");
+        }
+        UserCommand::Passwd {
+            name,
+            password_file,
+        } => {
+            let password = read_password(password_file.as_ref())?;
+            let hash =
+                tokio::task::spawn_blocking(move || auth::hash_password(&password)).await??;
+            if !store.set_password(&name, &hash).await? {
+                bail!("no user {name:?}");
+            }
+            println!("password of {name} changed; their sessions were ended");
+        }
+    }
+    Ok(())
+}
