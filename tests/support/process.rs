@@ -43,7 +43,18 @@ impl Daemon {
     pub fn spawn(name: &str, mut cmd: Command, log_path: &Path) -> Daemon {
         let mut log = append_log(log_path);
         // A marker makes several runs of the same peer in one log readable.
-        let _ = writeln!(log, "=== harness: starting {name}: {cmd:?}");
+        // Program and arguments only: `{cmd:?}` would also print the
+        // environment, where tests pass secrets (SNMP keys).
+        let args: Vec<_> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let _ = writeln!(
+            log,
+            "=== harness: starting {name}: {} {}",
+            cmd.get_program().to_string_lossy(),
+            args.join(" ")
+        );
         let stderr = log.try_clone().expect("clone log file handle");
         cmd.stdin(Stdio::null())
             .stdout(Stdio::from(log))
