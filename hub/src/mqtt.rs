@@ -27,8 +27,6 @@ use rumqttc::{
     AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS, TlsConfiguration,
     Transport,
 };
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -251,49 +249,6 @@ pub fn options(cfg: &MqttSection) -> Result<MqttOptions> {
 }
 
 fn tls_config(cfg: &MqttSection) -> Result<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    match &cfg.ca_file {
-        Some(path) => {
-            let certs = CertificateDer::pem_file_iter(path)
-                .and_then(|it| it.collect::<std::result::Result<Vec<_>, _>>())
-                .map_err(|e| Error::Tls(format!("mqtt.ca_file {}: {e}", path.display())))?;
-            if certs.is_empty() {
-                return Err(Error::Tls(format!(
-                    "mqtt.ca_file {}: no certificates in it",
-                    path.display()
-                )));
-            }
-            for cert in certs {
-                roots
-                    .add(cert)
-                    .map_err(|e| Error::Tls(format!("mqtt.ca_file {}: {e}", path.display())))?;
-            }
-        }
-        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Tls(e.to_string()))?
-        .with_root_certificates(roots);
-    match (&cfg.cert_file, &cfg.key_file) {
-        (Some(cert), Some(key)) => {
-            let chain = CertificateDer::pem_file_iter(cert)
-                .and_then(|it| it.collect::<std::result::Result<Vec<_>, _>>())
-                .map_err(|e| Error::Tls(format!("mqtt.cert_file {}: {e}", cert.display())))?;
-            // The key's contents never reach a log line or an error message.
-            let key_der = PrivateKeyDer::from_pem_file(key).map_err(|_| {
-                Error::Tls(format!(
-                    "mqtt.key_file {}: unreadable or not a PEM private key",
-                    key.display()
-                ))
-            })?;
-            builder.with_client_auth_cert(chain, key_der).map_err(|e| {
-                Error::Tls(format!(
-                    "mqtt.cert_file/key_file do not form a usable pair: {e}"
-                ))
-            })
-        }
-        _ => Ok(builder.with_no_client_auth()),
-    }
+    let client = cfg.cert_file.as_deref().zip(cfg.key_file.as_deref());
+    spoolcast_tls::client_config(cfg.ca_file.as_deref(), client).map_err(Error::Tls)
 }

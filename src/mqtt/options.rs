@@ -5,8 +5,6 @@
 use std::sync::Arc;
 
 use rumqttc::{MqttOptions, TlsConfiguration, Transport};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::config::MqttSection;
 use crate::error::{Error, Result};
@@ -63,55 +61,6 @@ fn base_options(cfg: &MqttSection, client_id: &str) -> Result<MqttOptions> {
 }
 
 fn tls_config(cfg: &MqttSection) -> Result<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    match &cfg.ca_file {
-        Some(path) => {
-            let certs = CertificateDer::pem_file_iter(path)
-                .and_then(|it| it.collect::<std::result::Result<Vec<_>, _>>())
-                .map_err(|e| Error::Tls(format!("mqtt.ca_file {}: {e}", path.display())))?;
-            if certs.is_empty() {
-                return Err(Error::Tls(format!(
-                    "mqtt.ca_file {}: no certificates in it",
-                    path.display()
-                )));
-            }
-            for cert in certs {
-                roots
-                    .add(cert)
-                    .map_err(|e| Error::Tls(format!("mqtt.ca_file {}: {e}", path.display())))?;
-            }
-        }
-        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-    }
-    let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
-    match (&cfg.cert_file, &cfg.key_file) {
-        (Some(cert), Some(key)) => {
-            let chain = CertificateDer::pem_file_iter(cert)
-                .and_then(|it| it.collect::<std::result::Result<Vec<_>, _>>())
-                .map_err(|e| Error::Tls(format!("mqtt.cert_file {}: {e}", cert.display())))?;
-            // The key's contents never reach a log line or an error message.
-            let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| {
-                Error::Tls(format!(
-                    "mqtt.key_file {}: unreadable or not a PEM private key ({})",
-                    key.display(),
-                    pem_error_kind(&e)
-                ))
-            })?;
-            builder.with_client_auth_cert(chain, key_der).map_err(|e| {
-                Error::Tls(format!(
-                    "mqtt.cert_file/key_file do not form a usable pair: {e}"
-                ))
-            })
-        }
-        _ => Ok(builder.with_no_client_auth()),
-    }
-}
-
-fn pem_error_kind(e: &rustls::pki_types::pem::Error) -> &'static str {
-    use rustls::pki_types::pem::Error as E;
-    match e {
-        E::NoItemsFound => "no key found",
-        E::Io(_) => "cannot read the file",
-        _ => "malformed PEM",
-    }
+    let client = cfg.cert_file.as_deref().zip(cfg.key_file.as_deref());
+    spoolcast_tls::client_config(cfg.ca_file.as_deref(), client).map_err(Error::Tls)
 }
