@@ -893,3 +893,18 @@ async fn printers_without_snmp_get_no_snmp_traffic() {
         );
     }
 }
+
+/// SNMPv1 (GETNEXT walks instead of GETBULK) reads the same printer.
+#[test]
+fn snmp_v1_walks_with_getnext() {
+    support::init();
+    let sim = SnmpSim::start(&[("one-byte-error", &snmpsim::agent_fixture("one-byte-error"))]);
+    let (_state, config) = raw_snmp_config(&sim, "one-byte-error");
+    let config = config.replace("version = \"2c\"", "version = \"1\"");
+    assert!(config.contains("version = \"1\""), "{config}");
+    let (code, s) = status_json(&config, "office", &[]);
+    assert_eq!((code, &s["sources"]), (0, &json!(["snmp"])), "{s}");
+    assert_eq!(s["state"], "stopped", "{s}");
+    assert!(has_reason(&s, "media-jam"), "{s}");
+    assert_eq!(s["page_count"], 12345, "{s}");
+}
