@@ -50,9 +50,6 @@ pub struct HubSection {
     pub status_timeout: Duration,
     /// How long a publish waits for the broker's PUBACK.
     pub publish_timeout: Duration,
-    /// Test-only: job IDs start with the title's first word, so a scenario
-    /// printer can pick the job's fate from the IPP job-name (= job ID).
-    pub job_id_prefix_from_title: bool,
 }
 
 /// `[mqtt]`
@@ -105,7 +102,6 @@ struct RawHub {
     status_timeout: Duration,
     #[serde(with = "humantime_serde")]
     publish_timeout: Duration,
-    job_id_prefix_from_title: bool,
 }
 
 impl Default for RawHub {
@@ -124,7 +120,6 @@ impl Default for RawHub {
             insecure_cookies: false,
             status_timeout: Duration::from_secs(5),
             publish_timeout: Duration::from_secs(10),
-            job_id_prefix_from_title: false,
         }
     }
 }
@@ -279,7 +274,6 @@ impl RawConfig {
             insecure_cookies: h.insecure_cookies,
             status_timeout: h.status_timeout,
             publish_timeout: h.publish_timeout,
-            job_id_prefix_from_title: h.job_id_prefix_from_title,
         };
 
         let m = self.mqtt;

@@ -81,26 +81,6 @@ impl Hub {
         }
     }
 
-    fn new_job_id(&self, title: Option<&str>) -> String {
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        if !self.config.hub.job_id_prefix_from_title {
-            return id;
-        }
-        let prefix: String = title
-            .and_then(|t| t.split_whitespace().next())
-            .unwrap_or("")
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .take(20)
-            .collect::<String>()
-            .to_ascii_lowercase();
-        if prefix.is_empty() {
-            id
-        } else {
-            format!("{prefix}-{id}")
-        }
-    }
-
     /// Stores a job for `owner` and offers it to the printer's agent.
     /// Returns the job and whether the broker confirmed the offer.
     pub async fn submit(
@@ -133,7 +113,7 @@ impl Hub {
         if upload.size == 0 {
             return Err(Error::BadRequest("file: the document is empty".into()));
         }
-        let job_id = self.new_job_id(sub.title.as_deref());
+        let job_id = uuid::Uuid::new_v4().simple().to_string();
         let offer = self.build_offer(&job_id, owner, &sub, upload).await?;
         let ticket = serde_json::to_string(&sub.ticket).unwrap_or_else(|_| "{}".into());
         let new = NewJob {

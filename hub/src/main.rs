@@ -1,5 +1,8 @@
 //! The `spoolcast-hub` command: `serve` runs the hub; `user add|del|passwd`
-//! manage accounts in its database.
+//! manage accounts in its database; `demo` runs a hub and an agent with
+//! simulated printers in one process.
+
+mod demo;
 
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -36,6 +39,24 @@ enum LogFormat {
 enum Command {
     /// Run the hub (HTTP API, MQTT session; SIGTERM/SIGINT stop it).
     Serve,
+    /// Try spoolcast on this machine: the hub with an embedded broker and
+    /// SQLite plus an agent with two simulated printers; prints the URL and
+    /// the demo users. Needs no config file.
+    Demo {
+        /// Where the web page listens.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Where the embedded MQTT broker listens (port 0: any free port).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        broker: std::net::SocketAddr,
+        /// Keep the demo's state (database, documents, agent spool) here
+        /// instead of a temporary directory removed on exit.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Seconds a simulated jam, empty tray or failure lasts.
+        #[arg(long, default_value_t = 20)]
+        recover_secs: u64,
+    },
     /// Manage user accounts.
     User {
         #[command(subcommand)]
@@ -63,7 +84,8 @@ enum UserCommand {
 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        // rumqttd (the embedded broker) logs every subscribe at info.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rumqttd=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -104,10 +126,29 @@ fn valid_name(name: &str) -> bool {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    // The demo makes its own config; every other command reads the file.
+    let command = match cli.command {
+        Command::Demo {
+            listen,
+            broker,
+            dir,
+            recover_secs,
+        } => {
+            return demo::run(demo::DemoOptions {
+                listen,
+                broker,
+                dir,
+                recover: std::time::Duration::from_secs(recover_secs),
+            })
+            .await
+        }
+        Command::Serve => None,
+        Command::User { command } => Some(command),
+    };
     let config = Config::load(&cli.config)?;
-    match cli.command {
-        Command::Serve => serve(config).await,
-        Command::User { command } => {
+    match command {
+        None => serve(config).await,
+        Some(command) => {
             let store = Store::connect(&config.hub.database_url).await?;
             let result = user(&store, command).await;
             store.close().await;

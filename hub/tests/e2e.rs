@@ -1,7 +1,8 @@
-//! End to end: the hub (in-process) with a real mosquitto, the real
-//! `spoolcast-agent` binary and a real IPP printer (ippeveprinter playing
-//! the scenario named by the job ID's prefix; the hub's test-only
-//! `job_id_prefix_from_title` makes the title's first word that prefix).
+//! End to end: the hub (in-process) with a real mosquitto and the real
+//! `spoolcast-agent` binary. Most tests use the agent's simulated printers
+//! (`sim://`: the job title picks jam, empty tray or failure, and the fault
+//! clears by itself); one runs against a real IPP printer (ippeveprinter),
+//! with the document fetched by signed URL.
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
@@ -12,28 +13,30 @@ use std::time::Duration;
 
 use support::{AgentConfig, AgentProcess, IppPrinter, Mosquitto, Probe, MINIMAL_PDF};
 
-use common::{ensure_agent, eventually, HubOptions, TestHub, URL_SECRET};
+use common::{ensure_agent, eventually, Device, Events, HubOptions, TestHub, URL_SECRET};
 
 const PW: &str = "password-123";
 const LONG: Duration = Duration::from_secs(40);
 
 struct Rig {
     _broker: Mosquitto,
-    _printer: IppPrinter,
     agent: AgentProcess,
     probe: Probe,
     hub: TestHub,
     _state: tempfile::TempDir,
 }
 
-async fn rig(inline_threshold: u64) -> Rig {
+/// Broker, agent with `printers` (id, URI), hub; returns once the hub sees
+/// every printer online.
+async fn rig(printers: &[(&str, &str)], inline_threshold: u64) -> Rig {
     ensure_agent();
     support::init();
     let broker = Mosquitto::start();
-    let printer = IppPrinter::start();
     let state = support::temp_dir("agent-state");
-    let mut config = AgentConfig::new(state.path().join("state"), broker.url())
-        .printer("office", &printer.uri());
+    let mut config = AgentConfig::new(state.path().join("state"), broker.url());
+    for (id, uri) in printers {
+        config = config.printer(id, uri);
+    }
     config.allow_http_documents = true;
     let probe = Probe::connect(broker.port(), "e2e-probe").await;
     let agent = AgentProcess::start(&config);
@@ -47,19 +50,20 @@ async fn rig(inline_threshold: u64) -> Rig {
     let mut o = HubOptions::new(broker.url());
     o.inline_threshold = inline_threshold;
     let hub = TestHub::start(o).await;
-    let h = hub.running.hub.clone();
-    eventually(
-        "the hub sees the printer online",
-        Duration::from_secs(10),
-        || {
-            let h = h.clone();
-            async move { h.printers.get("office").filter(|p| p.online).map(|_| ()) }
-        },
-    )
-    .await;
+    for (id, _) in printers {
+        let h = hub.running.hub.clone();
+        eventually(
+            &format!("the hub sees {id} online"),
+            Duration::from_secs(10),
+            || {
+                let h = h.clone();
+                async move { h.printers.get(id).filter(|p| p.online).map(|_| ()) }
+            },
+        )
+        .await;
+    }
     Rig {
         _broker: broker,
-        _printer: printer,
         agent,
         probe,
         hub,
@@ -67,73 +71,163 @@ async fn rig(inline_threshold: u64) -> Rig {
     }
 }
 
+/// Submits and returns the new job's ID.
+async fn submit(device: &Device, printer: &str, title: &str, doc: &[u8]) -> String {
+    let (code, job) = device.submit(printer, title, doc, &[]).await;
+    assert_eq!(code, 201, "{job}");
+    job["id"].as_str().unwrap().to_owned()
+}
+
+/// Waits on every stream for the job's notification of `kind`.
+async fn all_told(streams: &[&Events], job: &str, kind: &str) -> Vec<serde_json::Value> {
+    let mut got = Vec::new();
+    for s in streams {
+        let n = s
+            .wait_notification(&format!("{kind} of {job}"), LONG, |n| {
+                n["job_id"] == job && n["kind"] == kind
+            })
+            .await;
+        got.push(n.data);
+    }
+    got
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn failures_reach_every_device_of_the_owner_and_printed_jobs_vanish() {
-    let r = rig(1024).await;
+    let r = rig(&[("lobby", "sim://lobby?ppm=600&recover=2s")], 1024).await;
     r.hub.add_user("alice", PW).await;
     r.hub.add_user("bob", PW).await;
     let phone = r.hub.login("alice", PW, "phone").await;
     let laptop = r.hub.login("alice", PW, "laptop").await;
+    let tablet = r.hub.login("alice", PW, "tablet").await;
     let bob = r.hub.login("bob", PW, "phone").await;
     let (s_phone, s_laptop, s_bob) = (
         phone.events(None).await,
         laptop.events(None).await,
         bob.events(None).await,
     );
+    // The tablet is asleep (no stream) while the jam happens.
+    let s_tablet = tablet.events(None).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let last_seen = s_tablet.all().iter().filter_map(|e| e.id).max();
+    s_tablet.close();
 
-    // A jam: both of alice's devices hear of it, then that it printed.
-    let (code, job) = laptop
-        .submit("office", "jam report", MINIMAL_PDF, &[])
-        .await;
-    assert_eq!(code, 201, "{job}");
-    let jam = job["id"].as_str().unwrap().to_owned();
-    assert!(jam.starts_with("jam-"), "{jam}");
-    for s in [&s_phone, &s_laptop] {
-        let n = s
-            .wait_notification("jam", LONG, |n| {
-                n["job_id"] == jam.as_str() && n["kind"] == "stopped"
-            })
-            .await;
-        assert_eq!(n.data["title"], "Paper is jammed in office.");
-        assert_eq!(
-            n.data["action"],
-            "Clear the paper jam, then the job continues."
-        );
-        s.wait_notification("printed", LONG, |n| {
-            n["job_id"] == jam.as_str() && n["kind"] == "completed"
-        })
-        .await;
+    // A jam, submitted from the laptop: all three devices hear of it, each
+    // with what happened and what to do, then that it printed.
+    let jam = submit(&laptop, "lobby", "jam.pdf", MINIMAL_PDF).await;
+    for n in all_told(&[&s_phone, &s_laptop], &jam, "stopped").await {
+        assert_eq!(n["title"], "Paper is jammed in lobby.", "{n}");
+        assert_eq!(n["action"], "Clear the paper jam, then the job continues.");
+        assert_eq!(n["printer"], "lobby");
+        assert!(n["body"].as_str().unwrap().contains("jam.pdf"), "{n}");
     }
+    all_told(&[&s_phone, &s_laptop], &jam, "completed").await;
+    // The tablet wakes up and gets what it missed (Last-Event-ID).
+    let s_tablet = tablet.events(last_seen).await;
+    all_told(&[&s_tablet], &jam, "stopped").await;
+    all_told(&[&s_tablet], &jam, "completed").await;
+
     // Completed: job row and document gone, a counter remains.
     assert_eq!(phone.get(&format!("/api/jobs/{jam}")).await.0, 404);
     assert!(r.hub.documents().is_empty(), "{:?}", r.hub.documents());
     let (_, me) = phone.get("/api/me").await;
     assert_eq!(me["counters"][0]["completed"], 1, "{me}");
 
-    // An engine failure: aborted, told on both devices.
-    let (code, job) = phone.submit("office", "fail now", MINIMAL_PDF, &[]).await;
-    assert_eq!(code, 201, "{job}");
-    let fail = job["id"].as_str().unwrap().to_owned();
-    for s in [&s_phone, &s_laptop] {
-        let n = s
-            .wait_notification("abort", LONG, |n| {
-                n["job_id"] == fail.as_str() && n["kind"] == "aborted"
-            })
-            .await;
+    // An empty tray, submitted from the phone: told on all three.
+    let empty = submit(&phone, "lobby", "empty tray test", MINIMAL_PDF).await;
+    for n in all_told(&[&s_phone, &s_laptop, &s_tablet], &empty, "stopped").await {
+        assert_eq!(n["reasons"], serde_json::json!(["media-empty"]), "{n}");
+        assert!(n["action"].as_str().unwrap().contains("paper"), "{n}");
+    }
+    all_told(&[&s_phone, &s_laptop, &s_tablet], &empty, "completed").await;
+
+    // A device failure: aborted, with the printer's own words.
+    let fail = submit(&tablet, "lobby", "fail now", MINIMAL_PDF).await;
+    for n in all_told(&[&s_phone, &s_laptop, &s_tablet], &fail, "aborted").await {
+        let body = n["body"].as_str().unwrap();
         assert!(
-            n.data["body"].as_str().unwrap().contains("fail now"),
-            "{:?}",
-            n.data
+            body.contains("fail now") && body.contains("simulated failure"),
+            "{n}"
         );
     }
+    // An aborted job stays visible to its owner with its reasons.
+    let (code, job) = phone.get(&format!("/api/jobs/{fail}")).await;
+    assert_eq!(
+        (code, job["state"].as_str()),
+        (200, Some("aborted")),
+        "{job}"
+    );
 
-    // A document above the inline threshold goes by signed URL, which the
-    // agent fetches.
+    // Bob heard nothing of any of it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(s_bob.all().is_empty(), "{:?}", s_bob.all());
+    assert_eq!(bob.get(&format!("/api/jobs/{fail}")).await.0, 404);
+    r.hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_cancels_a_printing_job_and_only_its_owner_can() {
+    // Twenty pages at six a minute: a job that is still printing when the
+    // cancel arrives.
+    let r = rig(
+        &[("slow", "sim://slow?ppm=6&pages_per_job=20&warmup=0s")],
+        1024 * 1024,
+    )
+    .await;
+    r.hub.add_user("alice", PW).await;
+    r.hub.add_user("mallory", PW).await;
+    let alice = r.hub.login("alice", PW, "phone").await;
+    let mallory = r.hub.login("mallory", PW, "laptop").await;
+    let s_alice = alice.events(None).await;
+
+    let id = submit(&alice, "slow", "long report", MINIMAL_PDF).await;
+    eventually("the job prints", LONG, || {
+        let alice = alice.clone();
+        let id = id.clone();
+        async move {
+            let (_, job) = alice.get(&format!("/api/jobs/{id}")).await;
+            (job["state"] == "processing").then_some(())
+        }
+    })
+    .await;
+    // Another user cannot cancel it, nor learn that it exists.
+    let (code, body) = mallory.post(&format!("/api/jobs/{id}/cancel")).await;
+    assert_eq!(code, 404, "{body}");
+
+    let (code, body) = alice.post(&format!("/api/jobs/{id}/cancel")).await;
+    assert_eq!(code, 202, "{body}");
+    let fin = eventually("the agent cancels it", LONG, || {
+        let alice = alice.clone();
+        let id = id.clone();
+        async move {
+            let (_, job) = alice.get(&format!("/api/jobs/{id}")).await;
+            (job["state"] == "canceled").then_some(job)
+        }
+    })
+    .await;
+    assert_eq!(fin["cancel_requested"], true, "{fin}");
+    // A cancel the user asked for is not a failure to be told about.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(s_alice.notifications().is_empty(), "{:?}", s_alice.all());
+    let (code, _) = alice.post(&format!("/api/jobs/{id}/cancel")).await;
+    assert_eq!(code, 409, "a second cancel of an ended job");
+    r.hub.stop().await;
+}
+
+/// The one run against a real IPP printer: a document too big to go inline
+/// travels by signed URL, which the agent fetches; then the printer's
+/// status is fresh while its agent lives and stale after it dies.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ipp_printer_prints_a_document_fetched_by_signed_url_and_status_goes_stale() {
+    let printer = IppPrinter::start();
+    let mut r = rig(&[("office", &printer.uri())], 1024).await;
+    r.hub.add_user("alice", PW).await;
+    let phone = r.hub.login("alice", PW, "phone").await;
+    let s_phone = phone.events(None).await;
+
     let mut big = MINIMAL_PDF.to_vec();
     big.extend(std::iter::repeat_n(b'%', 8 * 1024));
-    let (code, job) = phone.submit("office", "ok big", &big, &[]).await;
-    assert_eq!(code, 201, "{job}");
-    let id = job["id"].as_str().unwrap().to_owned();
+    let id = submit(&phone, "office", "big", &big).await;
     let offer = r
         .probe
         .wait_for_json(
@@ -152,12 +246,12 @@ async fn failures_reach_every_device_of_the_owner_and_printed_jobs_vanish() {
         "{url}"
     );
     // Tampered and expired links are refused while the job is live.
-    let tampered = format!("{}0", &url[..url.len() - 1]);
-    let tampered = if tampered == url {
-        format!("{}1", &url[..url.len() - 1])
-    } else {
-        tampered
-    };
+    let last = url.chars().last().unwrap();
+    let tampered = format!(
+        "{}{}",
+        &url[..url.len() - 1],
+        if last == '0' { '1' } else { '0' }
+    );
     let past = chrono::Utc::now().timestamp() - 10;
     let sig = spoolcast_hub::signer::Signer::new(URL_SECRET.to_vec()).sign(&id, past);
     let expired = format!("{}/documents/{id}?expires={past}&sig={sig}", r.hub.base);
@@ -165,27 +259,12 @@ async fn failures_reach_every_device_of_the_owner_and_printed_jobs_vanish() {
     for bad in [&tampered, &expired, &other_job] {
         assert_eq!(reqwest::get(bad).await.unwrap().status(), 403, "{bad}");
     }
-    s_phone
-        .wait_notification("big printed", LONG, |n| {
-            n["job_id"] == id.as_str() && n["kind"] == "completed"
-        })
-        .await;
+    all_told(&[&s_phone], &id, "completed").await;
     // The valid link dies with the job.
     assert_eq!(reqwest::get(&url).await.unwrap().status(), 404);
     assert!(r.agent.log().contains(&id));
+    assert!(r.hub.documents().is_empty(), "{:?}", r.hub.documents());
 
-    // Bob heard nothing of it.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(s_bob.notifications().is_empty(), "{:?}", s_bob.all());
-    assert!(s_bob.all().is_empty(), "{:?}", s_bob.all());
-    r.hub.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn status_is_fresh_while_the_agent_lives_and_stale_after() {
-    let mut r = rig(1024 * 1024).await;
-    r.hub.add_user("alice", PW).await;
-    let phone = r.hub.login("alice", PW, "phone").await;
     let (_, list) = phone.get("/api/printers").await;
     let p = &list["printers"][0];
     assert_eq!(
@@ -194,7 +273,6 @@ async fn status_is_fresh_while_the_agent_lives_and_stale_after() {
         "{list}"
     );
     assert_eq!(p["agent_id"], "bridge-1");
-
     let (code, st) = phone.get("/api/printers/office/status").await;
     assert_eq!(code, 200, "{st}");
     assert_eq!(st["stale"], false, "{st}");

@@ -102,7 +102,6 @@ url_secret_file = "{key}"
 insecure_cookies = true
 status_timeout = "{status}"
 publish_timeout = "5s"
-job_id_prefix_from_title = true
 
 [mqtt]
 {mqtt}
