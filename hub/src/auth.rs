@@ -52,6 +52,17 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     })
 }
 
+/// A hash no password matches, with the default parameters, verified in
+/// place of a real one when the user name is unknown (same work, same time).
+pub fn unknown_user_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        let mut random = [0u8; 32];
+        rand::rng().fill_bytes(&mut random);
+        hash_password(&hex::encode(random)).unwrap_or_default()
+    })
+}
+
 /// A new session token: 32 random bytes, base64url without padding.
 pub fn new_token() -> String {
     let mut bytes = [0u8; 32];

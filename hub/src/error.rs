@@ -56,6 +56,14 @@ pub enum Error {
     /// A dependency (the broker) is not available right now.
     #[error("{0}")]
     Unavailable(String),
+    /// Too many attempts (failed logins); try again after `retry_after`.
+    #[error("{what}; try again in {} s", retry_after.as_secs().max(1))]
+    TooManyRequests {
+        /// What was refused, e.g. "too many failed logins for this user".
+        what: String,
+        /// When the next attempt will be accepted.
+        retry_after: std::time::Duration,
+    },
 }
 
 impl Error {

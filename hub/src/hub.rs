@@ -35,6 +35,7 @@ pub struct Hub {
     pub notifier: Notifier,
     pub printers: Printers,
     pub signer: Signer,
+    pub login_throttle: crate::throttle::LoginThrottle,
     /// Cancelled when the hub shuts down (ends SSE streams).
     pub shutdown: tokio_util::sync::CancellationToken,
 }

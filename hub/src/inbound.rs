@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use rumqttc::Publish;
-use spoolcast_protocol::{Availability, JobStateMsg, PrinterStatus, Topic};
+use spoolcast_protocol::{Availability, JobStateMsg, PrinterStatus, Reject, Topic};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -94,6 +94,23 @@ async fn handle(hub: &Hub, p: &Publish) -> bool {
                     "availability for another agent than its topic dropped"
                 ),
                 Err(e) => tracing::warn!(topic, error = %e, "malformed availability dropped"),
+            }
+            true
+        }
+        Ok(Topic::Rejects { agent }) => {
+            // Nothing to repair from here: the hub's own offers are checked
+            // with the protocol's parser before they are sent, so a reject
+            // means a foreign publisher or a version mismatch, which an
+            // operator must see.
+            match Reject::from_slice(&p.payload) {
+                Ok(r) => tracing::warn!(
+                    %agent,
+                    dropped_topic = %r.topic,
+                    error = %r.error,
+                    payload_sha256 = %r.payload_sha256,
+                    "an agent dropped a message it could not attribute to a job"
+                ),
+                Err(e) => tracing::warn!(topic, error = %e, "malformed reject dropped"),
             }
             true
         }

@@ -12,7 +12,8 @@
 //! publish with PUBACK), `broker` (embedded rumqttd), `inbound` (incoming
 //! messages), `follow` and `explain` (pure decisions and wording), `notify`
 //! (store + wake streams), `printers` (retained status cache), `signer`
-//! (document URLs), `hub` (the work), `http/` (routes).
+//! (document URLs), `throttle` (failed logins), `hub` (the work), `http/`
+//! (routes).
 
 pub mod auth;
 pub mod broker;
@@ -28,6 +29,7 @@ pub mod notify;
 pub mod printers;
 pub mod signer;
 pub mod store;
+pub mod throttle;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -82,6 +84,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         .map_err(|e| Error::io("local address", e))?;
     let hub = Arc::new(Hub {
         notifier: notify::Notifier::new(store.clone()),
+        login_throttle: throttle::LoginThrottle::default(),
         store,
         mqtt,
         printers: printers::Printers::default(),

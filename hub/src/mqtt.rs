@@ -114,6 +114,9 @@ pub fn start(
         format!("$share/{SHARE_GROUP}/{root}/printers/+/jobs/+/state"),
         cfg.topics.status_filter_all(),
         cfg.topics.availability_filter_all(),
+        // Reports of messages an agent could not attribute to a job; one
+        // instance logging each is enough.
+        format!("$share/{SHARE_GROUP}/{}", cfg.topics.rejects_filter_all()),
         reply.clone(),
     ];
     let handle = Mqtt {

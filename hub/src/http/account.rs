@@ -1,6 +1,7 @@
 //! Login, logout and "who am I".
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -30,19 +31,30 @@ pub async fn login(State(hub): State<Arc<Hub>>, body: Option<Json<Login>>) -> Re
             "send JSON {\"username\": ..., \"password\": ..., \"device\": ...} with Content-Type: application/json".into(),
         ));
     };
-    let denied = || Error::Unauthorized("wrong username or password".into());
-    let user = hub
-        .store
-        .user_by_name(&login.username)
-        .await?
-        .ok_or_else(denied)?;
-    let (password, hash) = (login.password, user.password_hash.clone());
+    let throttle = &hub.login_throttle;
+    throttle
+        .check(&login.username, Instant::now())
+        .map_err(|retry_after| Error::TooManyRequests {
+            what: "too many failed logins for this user".into(),
+            retry_after,
+        })?;
+    let user = hub.store.user_by_name(&login.username).await?;
+    // An unknown name costs the same argon2 work as a wrong password, so
+    // the answer's timing does not tell which names exist.
+    let hash = user.as_ref().map_or_else(
+        || auth::unknown_user_hash().to_owned(),
+        |u| u.password_hash.clone(),
+    );
+    let password = login.password;
     let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
         .await
         .unwrap_or(false);
-    if !ok {
-        return Err(denied());
-    }
+    let Some(user) = user.filter(|_| ok) else {
+        throttle.failed(&login.username, Instant::now());
+        tracing::info!("login refused: wrong username or password");
+        return Err(Error::Unauthorized("wrong username or password".into()));
+    };
+    throttle.succeeded(&login.username);
     let device: String = login
         .device
         .unwrap_or_default()

@@ -2,7 +2,7 @@
 //! `{"error": "..."}`. Internal failures are logged with their detail and
 //! answered with a generic text, so nothing about the server leaks.
 
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -19,6 +19,7 @@ impl IntoResponse for Error {
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Config(_)
             | Error::Db(_)
             | Error::Io { .. }
@@ -33,6 +34,13 @@ impl IntoResponse for Error {
         } else {
             self.to_string()
         };
-        (status, Json(json!({ "error": text }))).into_response()
+        let mut response = (status, Json(json!({ "error": text }))).into_response();
+        if let Error::TooManyRequests { retry_after, .. } = &self {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(retry_after.as_secs().max(1)),
+            );
+        }
+        response
     }
 }
