@@ -36,6 +36,9 @@ pub struct AgentSection {
     pub finished_retention: Duration,
     /// Plain-http document URLs are refused unless this is set.
     pub allow_http_documents: bool,
+    /// Document URLs on private, loopback or link-local addresses are
+    /// refused unless this is set (see `fetch`).
+    pub allow_private_document_hosts: bool,
     /// Upper bound on a document's declared and actual size.
     pub max_document_size: u64,
 }
@@ -190,6 +193,8 @@ struct RawAgent {
     finished_retention: Duration,
     #[serde(default)]
     allow_http_documents: bool,
+    #[serde(default)]
+    allow_private_document_hosts: bool,
     #[serde(default = "default_max_document_size")]
     max_document_size: u64,
 }
@@ -309,6 +314,20 @@ fn default_snmp_retries() -> u32 {
     2
 }
 
+impl MqttSection {
+    /// The keys that say who we are to the broker.
+    pub fn broker_auth(&self) -> spoolcast_tls::BrokerAuth<'_> {
+        spoolcast_tls::BrokerAuth {
+            tls: self.tls,
+            ca_file: self.ca_file.as_deref(),
+            cert_file: self.cert_file.as_deref(),
+            key_file: self.key_file.as_deref(),
+            username: self.username.as_deref(),
+            password_file: self.password_file.as_deref(),
+        }
+    }
+}
+
 impl Config {
     /// Reads `path`, applies `SPOOLCAST_*` overrides and validates.
     pub fn load(path: &Path) -> Result<Config> {
@@ -368,6 +387,7 @@ impl RawConfig {
             state_dir: self.agent.state_dir,
             finished_retention: self.agent.finished_retention,
             allow_http_documents: self.agent.allow_http_documents,
+            allow_private_document_hosts: self.agent.allow_private_document_hosts,
             max_document_size: self.agent.max_document_size,
         };
         let mqtt = self.mqtt.validate(&id)?;

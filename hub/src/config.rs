@@ -50,6 +50,13 @@ pub struct HubSection {
     pub status_timeout: Duration,
     /// How long a publish waits for the broker's PUBACK.
     pub publish_timeout: Duration,
+    /// How long after submission a job may still start printing (the
+    /// offer's `expires_at`); one no agent took by then is ended.
+    pub job_lifetime: Duration,
+    /// How long notifications stay readable (and replayable over SSE).
+    pub notification_retention: Duration,
+    /// How long a job that ended without printing stays in its owner's list.
+    pub finished_job_retention: Duration,
 }
 
 /// `[mqtt]`
@@ -102,6 +109,12 @@ struct RawHub {
     status_timeout: Duration,
     #[serde(with = "humantime_serde")]
     publish_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    job_lifetime: Duration,
+    #[serde(with = "humantime_serde")]
+    notification_retention: Duration,
+    #[serde(with = "humantime_serde")]
+    finished_job_retention: Duration,
 }
 
 impl Default for RawHub {
@@ -120,6 +133,9 @@ impl Default for RawHub {
             insecure_cookies: false,
             status_timeout: Duration::from_secs(5),
             publish_timeout: Duration::from_secs(10),
+            job_lifetime: Duration::from_secs(24 * 3600),
+            notification_retention: Duration::from_secs(30 * 24 * 3600),
+            finished_job_retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -155,6 +171,20 @@ impl Default for RawMqtt {
             topic_prefix: DEFAULT_PREFIX.into(),
             keep_alive: Duration::from_secs(30),
             max_packet_size: 16 * 1024 * 1024,
+        }
+    }
+}
+
+impl MqttSection {
+    /// The keys that say who we are to the broker.
+    pub fn broker_auth(&self) -> spoolcast_tls::BrokerAuth<'_> {
+        spoolcast_tls::BrokerAuth {
+            tls: self.tls,
+            ca_file: self.ca_file.as_deref(),
+            cert_file: self.cert_file.as_deref(),
+            key_file: self.key_file.as_deref(),
+            username: self.username.as_deref(),
+            password_file: self.password_file.as_deref(),
         }
     }
 }
@@ -257,8 +287,15 @@ impl RawConfig {
         if h.max_upload_size == 0 {
             return Err(bad("hub.max_upload_size", "must be more than 0 bytes"));
         }
-        if h.session_lifetime.is_zero() {
-            return Err(bad("hub.session_lifetime", "must be more than 0"));
+        for (key, value) in [
+            ("hub.session_lifetime", h.session_lifetime),
+            ("hub.job_lifetime", h.job_lifetime),
+            ("hub.notification_retention", h.notification_retention),
+            ("hub.finished_job_retention", h.finished_job_retention),
+        ] {
+            if value.is_zero() {
+                return Err(bad(key, "must be more than 0"));
+            }
         }
         let hub = HubSection {
             instance: h.instance,
@@ -274,6 +311,9 @@ impl RawConfig {
             insecure_cookies: h.insecure_cookies,
             status_timeout: h.status_timeout,
             publish_timeout: h.publish_timeout,
+            job_lifetime: h.job_lifetime,
+            notification_retention: h.notification_retention,
+            finished_job_retention: h.finished_job_retention,
         };
 
         let m = self.mqtt;

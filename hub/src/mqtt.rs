@@ -20,13 +20,9 @@
 //! publishes: their callers get an error instead of waiting forever.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
 use std::time::Duration;
 
-use rumqttc::{
-    AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS, TlsConfiguration,
-    Transport,
-};
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -226,32 +222,9 @@ pub fn options(cfg: &MqttSection) -> Result<MqttOptions> {
     opts.set_clean_session(false);
     opts.set_manual_acks(true);
     opts.set_inflight(100);
-    if let Some(user) = &cfg.username {
-        let password = match &cfg.password_file {
-            Some(path) => std::fs::read_to_string(path)
-                .map_err(|e| {
-                    Error::Config(format!(
-                        "mqtt.password_file: cannot read {}: {e}",
-                        path.display()
-                    ))
-                })?
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_owned(),
-            None => String::new(),
-        };
-        opts.set_credentials(user.clone(), password);
-    }
-    if cfg.tls {
-        opts.set_transport(Transport::Tls(TlsConfiguration::Rustls(Arc::new(
-            tls_config(cfg)?,
-        ))));
-    }
+    spoolcast_tls::secure(&mut opts, &cfg.broker_auth()).map_err(|e| match e {
+        spoolcast_tls::AuthError::Password(m) => Error::Config(m),
+        spoolcast_tls::AuthError::Tls(m) => Error::Tls(m),
+    })?;
     Ok(opts)
-}
-
-fn tls_config(cfg: &MqttSection) -> Result<rustls::ClientConfig> {
-    let client = cfg.cert_file.as_deref().zip(cfg.key_file.as_deref());
-    spoolcast_tls::client_config(cfg.ca_file.as_deref(), client).map_err(Error::Tls)
 }

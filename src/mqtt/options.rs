@@ -2,9 +2,7 @@
 //! client certificate), credentials, a persistent session, manual acks and
 //! an explicit packet limit.
 
-use std::sync::Arc;
-
-use rumqttc::{MqttOptions, TlsConfiguration, Transport};
+use rumqttc::MqttOptions;
 
 use crate::config::MqttSection;
 use crate::error::{Error, Result};
@@ -37,30 +35,9 @@ fn base_options(cfg: &MqttSection, client_id: &str) -> Result<MqttOptions> {
     let mut opts = MqttOptions::new(client_id, cfg.host.clone(), cfg.port);
     opts.set_keep_alive(cfg.keep_alive);
     opts.set_max_packet_size(cfg.max_packet_size, cfg.max_packet_size);
-    if let Some(user) = &cfg.username {
-        let password = match &cfg.password_file {
-            Some(path) => std::fs::read_to_string(path)
-                .map_err(|e| {
-                    Error::Config(format!(
-                        "mqtt.password_file: cannot read {}: {e}",
-                        path.display()
-                    ))
-                })?
-                .trim_end_matches(['\r', '\n'])
-                .to_string(),
-            None => String::new(),
-        };
-        opts.set_credentials(user.clone(), password);
-    }
-    if cfg.tls {
-        opts.set_transport(Transport::Tls(TlsConfiguration::Rustls(Arc::new(
-            tls_config(cfg)?,
-        ))));
-    }
+    spoolcast_tls::secure(&mut opts, &cfg.broker_auth()).map_err(|e| match e {
+        spoolcast_tls::AuthError::Password(m) => Error::Config(m),
+        spoolcast_tls::AuthError::Tls(m) => Error::Tls(m),
+    })?;
     Ok(opts)
-}
-
-fn tls_config(cfg: &MqttSection) -> Result<rustls::ClientConfig> {
-    let client = cfg.cert_file.as_deref().zip(cfg.key_file.as_deref());
-    spoolcast_tls::client_config(cfg.ca_file.as_deref(), client).map_err(Error::Tls)
 }

@@ -1,6 +1,7 @@
-//! The TLS client configuration for an MQTT connection, shared by the agent
-//! and the hub so both read CA files, client certificates and keys the same
-//! way and say the same thing when one is wrong.
+//! How the agent and the hub authenticate to the MQTT broker: the TLS
+//! client configuration and the username/password, shared so both read CA
+//! files, client certificates, keys and password files the same way and
+//! say the same thing when one is wrong.
 //!
 //! rustls with the ring provider (pure Rust where it matters for cross
 //! builds). The private key's contents never reach an error message: PEM
@@ -64,6 +65,57 @@ pub fn client_config(
     }
 }
 
+/// The `[mqtt]` keys about who we are to the broker, as both configs
+/// spell them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BrokerAuth<'a> {
+    /// `mqtts://`: connect with TLS.
+    pub tls: bool,
+    pub ca_file: Option<&'a Path>,
+    pub cert_file: Option<&'a Path>,
+    pub key_file: Option<&'a Path>,
+    pub username: Option<&'a str>,
+    pub password_file: Option<&'a Path>,
+}
+
+/// What is wrong with the broker credentials; the text names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The password file cannot be read.
+    #[error("{0}")]
+    Password(String),
+    /// The TLS material is unusable.
+    #[error("{0}")]
+    Tls(String),
+}
+
+/// Sets credentials and, for `mqtts://`, the TLS transport on `opts`.
+pub fn secure(opts: &mut rumqttc::MqttOptions, auth: &BrokerAuth<'_>) -> Result<(), AuthError> {
+    if let Some(user) = auth.username {
+        let password = match auth.password_file {
+            Some(path) => read_password(path).map_err(AuthError::Password)?,
+            None => String::new(),
+        };
+        opts.set_credentials(user, password);
+    }
+    if auth.tls {
+        let client = auth.cert_file.zip(auth.key_file);
+        let config = client_config(auth.ca_file, client).map_err(AuthError::Tls)?;
+        opts.set_transport(rumqttc::Transport::Tls(rumqttc::TlsConfiguration::Rustls(
+            Arc::new(config),
+        )));
+    }
+    Ok(())
+}
+
+/// The password is the file's first line without its line ending, so a
+/// file written by `echo` works and trailing spaces stay significant.
+fn read_password(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("mqtt.password_file: cannot read {}: {e}", path.display()))?;
+    Ok(text.lines().next().unwrap_or_default().to_owned())
+}
+
 fn pem_error_kind(e: &rustls::pki_types::pem::Error) -> &'static str {
     use rustls::pki_types::pem::Error as E;
     match e {
@@ -90,6 +142,26 @@ mod tests {
         );
         let err = client_config(None, Some((&empty, &dir.join("missing.key")))).unwrap_err();
         assert!(err.starts_with("mqtt."), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_password_is_the_first_line_without_its_ending() {
+        let dir = std::env::temp_dir().join(format!("spoolcast-pw-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (content, want) in [
+            ("secret\n", "secret"),
+            ("secret\r\n", "secret"),
+            ("secret", "secret"),
+            (" spaced \nsecond line\n", " spaced "),
+            ("", ""),
+        ] {
+            let path = dir.join("pw");
+            std::fs::write(&path, content).unwrap();
+            assert_eq!(read_password(&path).unwrap(), want, "{content:?}");
+        }
+        let err = read_password(&dir.join("missing")).unwrap_err();
+        assert!(err.starts_with("mqtt.password_file: cannot read"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
