@@ -1,27 +1,17 @@
-//! Build script: picks the page `GET /` serves, and tells the integration
-//! tests where the agent binary is.
+//! Build script: tells the integration tests where the agent binary is.
 //!
-//! - `web/index.html` (the web UI, a later issue) is compiled in when it
-//!   exists; until then a one-line placeholder is.
-//! - `CARGO_BIN_EXE_spoolcast-agent` is only set by cargo for the root
-//!   package's own tests. The hub's tests reuse `tests/support/` (whose
-//!   agent helper reads that variable), so it is set here to the agent
-//!   binary of the same target dir and profile: `OUT_DIR` is
-//!   `<target>/<profile>/build/<pkg>-<hash>/out`. The tests build the agent
-//!   first if it is missing (see `tests/common/mod.rs`).
+//! `CARGO_BIN_EXE_spoolcast-agent` is only set by cargo for the root
+//! package's own tests. The hub's tests reuse `tests/support/` (whose agent
+//! helper reads that variable), so it is set here to the agent binary of the
+//! same target dir and profile: `OUT_DIR` is
+//! `<target>/<profile>/build/<pkg>-<hash>/out`. The tests build the agent
+//! first if it is missing (see `tests/common/mod.rs`).
 
 use std::path::Path;
 
 fn main() {
-    println!("cargo:rerun-if-changed=web/index.html");
     println!("cargo:rerun-if-changed=build.rs");
     let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
-    let page = std::fs::read_to_string("web/index.html").unwrap_or_else(|_| {
-        "<!doctype html><meta charset=utf-8><title>spoolcast hub</title>\
-         <p>spoolcast hub: the web page is coming; the API is under <code>/api</code>.</p>\n"
-            .to_owned()
-    });
-    std::fs::write(Path::new(&out).join("index.html"), page).expect("write index.html");
     let profile_dir = Path::new(&out)
         .ancestors()
         .nth(3)

@@ -224,11 +224,8 @@ impl Health {
         });
     }
 
-    fn fresh(&self) -> bool {
-        is_fresh(
-            *self.beat.lock().unwrap_or_else(|e| e.into_inner()),
-            Instant::now(),
-        )
+    fn last_beat(&self) -> Option<Instant> {
+        *self.beat.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -247,6 +244,7 @@ pub async fn supervise(notifier: Notifier, health: Health, stop: Shutdown) {
     });
     let mut ready = false;
     let mut stale_reported = false;
+    let started = Instant::now();
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -268,10 +266,14 @@ pub async fn supervise(notifier: Notifier, health: Health, stop: Shutdown) {
                     ping.tick().await;
                 }
             }, if ping.is_some() => {
-                if health.fresh() {
+                let beat = health.last_beat();
+                if is_fresh(beat, Instant::now()) {
                     notifier.watchdog_ping();
                     stale_reported = false;
-                } else if !stale_reported {
+                } else if !stale_reported && (beat.is_some() || started.elapsed() > STALE_AFTER) {
+                    // No beat yet within the first STALE_AFTER is a session
+                    // still starting (the interval's first tick is
+                    // immediate), not a stuck one: no ping, but no alarm.
                     tracing::error!("the MQTT session loop has not run for {STALE_AFTER:?}; withholding the watchdog ping so systemd restarts the agent");
                     stale_reported = true;
                 }

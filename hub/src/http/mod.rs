@@ -1,4 +1,4 @@
-//! The HTTP API (axum 0.8) and the placeholder page.
+//! The HTTP API (axum 0.8) and the web page ([`page`]).
 //!
 //! Every `/api` route but login needs a session (cookie or Bearer token)
 //! and shows only the caller's own jobs and notifications: another user's
@@ -34,6 +34,8 @@ pub fn router(hub: Arc<Hub>) -> Router {
         .saturating_add(64 * 1024);
     Router::new()
         .route("/", get(page::index))
+        .route("/app.js", get(page::script))
+        .route("/app.css", get(page::style))
         .route("/api/login", post(account::login))
         .route("/api/logout", post(account::logout))
         .route("/api/me", get(account::me))
