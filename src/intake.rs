@@ -48,10 +48,14 @@ pub struct Intake {
     pub status: HashMap<PrinterId, mpsc::UnboundedSender<StatusRequest>>,
 }
 
+/// How long intake waits before handling a message again after a local
+/// failure (so a persistent fault is not a hot loop).
+const RETRY_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Whether to acknowledge the message.
 enum Verdict {
     Ack,
-    /// A local failure: leave it with the broker, it will come again.
+    /// A local failure: not acknowledged; handled again once it may work.
     Retry,
 }
 
@@ -86,14 +90,17 @@ impl Intake {
                 _ = shutdown.cancelled() => return,
                 p = incoming.recv() => match p { Some(p) => p, None => return },
             };
-            match self.handle(&publish) {
-                Verdict::Ack => self.mqtt.ack(&publish).await,
-                Verdict::Retry => {
-                    // Not acked: the broker redelivers after our next
-                    // reconnect. Pause so a persistent fault is not a hot loop.
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            // A local failure (disk full) leaves the message unacknowledged,
+            // but the broker only redelivers it after a reconnect, which on
+            // a healthy link may be days away: so try it again here until
+            // the fault clears (later messages wait; they would fail alike).
+            while let Verdict::Retry = self.handle(&publish) {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(RETRY_PAUSE) => {}
                 }
             }
+            self.mqtt.ack(&publish).await;
         }
     }
 

@@ -13,6 +13,7 @@
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod fetch;
 pub mod intake;
 pub mod job;
 pub mod journal;

@@ -19,6 +19,7 @@ use crate::engine::ipp::IppEngine;
 use crate::engine::raw::RawEngine;
 use crate::engine::sim::SimEngine;
 use crate::error::{Error, Result};
+use crate::fetch::{FetchPolicy, Fetcher};
 use crate::intake::Intake;
 use crate::journal::Journal;
 use crate::mqtt::{options, session};
@@ -65,11 +66,11 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<()> {
         session_stop.clone(),
     ));
 
-    let http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(30))
-        .timeout(Duration::from_secs(30 * 60))
-        .build()
-        .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+    let http = Fetcher::new(FetchPolicy {
+        allow_http: config.agent.allow_http_documents,
+        allow_private: config.agent.allow_private_document_hosts,
+    })
+    .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
     let mut wake = HashMap::new();
     let mut status = HashMap::new();
     let mut tasks = Vec::new();

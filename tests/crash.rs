@@ -1,5 +1,6 @@
 //! Crashes and outages: the agent killed (-9) or stopped (SIGTERM) at the
-//! worst moments, the broker stopped, killed or hung mid-job. Whatever
+//! worst moments, the broker stopped, killed or hung mid-job, the agent's
+//! disk full. Whatever
 //! happens, a job the broker handed over is never lost, never prints twice,
 //! gets exactly one final state, and no state message is lost.
 //!
@@ -20,9 +21,11 @@ use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
+use support::disk::SpoolDisk;
+use support::hostile::{HostileHttp, Reply};
 use support::probe::{topic_matches, MAX_PACKET_SIZE};
-use support::rig::{is_final, Rig, PRINTER};
-use support::{json, unique_job_id, Message};
+use support::rig::{is_final, Rig, RigOptions, PRINTER};
+use support::{job_offer, json, unique_job_id, Message, MINIMAL_PDF};
 
 const T: Duration = Duration::from_secs(30);
 const AVAILABILITY: &str = "spoolcast/v1/agents/bridge-1/availability";
@@ -522,4 +525,114 @@ async fn sigterm_while_printing_goes_offline_cleanly_and_resumes() {
     rig.assert_well_formed(&job);
     rig.assert_quiet(&job, Duration::from_secs(2)).await;
     assert_printed_once(&rig, &job);
+}
+
+// ---------------------------------------------------------------------------
+// The agent's disk is full
+// ---------------------------------------------------------------------------
+
+/// A rig whose agent keeps its journal and spool on a small tmpfs of its
+/// own (see `support::disk`), and may fetch documents from loopback.
+async fn rig_on_own_disk() -> (SpoolDisk, Rig) {
+    let disk = SpoolDisk::mount();
+    if let Some(why) = disk.unavailable() {
+        panic!("these tests need a tmpfs of their own (root or `sudo -n mount`): {why}");
+    }
+    let state_dir = disk.state_dir();
+    let rig = Rig::start_with(RigOptions {
+        configure: Some(Box::new(move |c| {
+            c.state_dir = state_dir;
+            c.allow_http_documents = true;
+            c.allow_private_document_hosts = true;
+        })),
+        ..RigOptions::default()
+    })
+    .await;
+    (disk, rig)
+}
+
+/// 9. An offer that finds the disk full is not acknowledged, and the broker
+///    would only deliver it again after a reconnect, which on a healthy link
+///    never comes: the agent must take it by itself once there is room
+///    again (found by the fault-injection suite, `chaos/`).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_offer_that_finds_the_disk_full_is_taken_once_there_is_room() {
+    // Declared first, dropped last: the agent is gone before the unmount.
+    let (mut disk, rig) = rig_on_own_disk().await;
+    let connections = online_connections(&rig);
+    disk.fill().expect("fill the agent's disk");
+    let job = unique_job_id("ok");
+    rig.offer(&job).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        rig.states(&job).is_empty(),
+        "nothing can be journaled on a full disk: {:?}",
+        rig.states(&job)
+    );
+
+    disk.free().expect("free the agent's disk");
+    let fin = rig.wait_final(&job, T).await;
+    assert_eq!(fin["state"], "completed", "{fin}");
+    rig.assert_well_formed(&job);
+    assert_printed_once(&rig, &job);
+    assert_eq!(
+        online_connections(&rig),
+        connections,
+        "the job must not have needed a reconnect"
+    );
+}
+
+/// 10. A URL document that finds the disk full is fetched again once there
+///     is room, not rejected: the document is fine, the agent's disk is not
+///     (found by the fault-injection suite, `chaos/`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_url_document_that_finds_the_disk_full_is_fetched_again_not_rejected() {
+    let (mut disk, rig) = rig_on_own_disk().await;
+    // The document server holds its first answer until the disk is full, so
+    // the agent has accepted the job but not yet spooled the document.
+    let release = Arc::new(AtomicBool::new(false));
+    let held = release.clone();
+    let server = HostileHttp::start(move |_| {
+        while !held.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Reply::ok("application/pdf", MINIMAL_PDF)
+    });
+    let job = unique_job_id("ok");
+    let mut offer = job_offer(&job, "user-1", MINIMAL_PDF, "application/pdf");
+    offer["document"]
+        .as_object_mut()
+        .expect("the offer has a document")
+        .remove("data");
+    offer["document"]["url"] = format!("http://127.0.0.1:{}/doc.pdf", server.port()).into();
+    rig.offer_json(&offer).await;
+    rig.wait_state(&job, "accepted", T).await;
+    let deadline = Instant::now() + T;
+    while server.requests().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the agent never fetched the document"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    disk.fill().expect("fill the agent's disk");
+    release.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let names = rig.state_names(&job);
+    assert!(
+        !names.iter().any(|s| s == "rejected"),
+        "a full disk says nothing about the document: {:?}",
+        rig.states(&job)
+    );
+
+    disk.free().expect("free the agent's disk");
+    let fin = rig.wait_final(&job, T).await;
+    assert_eq!(fin["state"], "completed", "{fin}");
+    rig.assert_well_formed(&job);
+    assert_printed_once(&rig, &job);
+    assert!(
+        server.requests().len() >= 2,
+        "fetched again after the disk had room: {:?}",
+        server.requests()
+    );
 }

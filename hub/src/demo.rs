@@ -159,6 +159,7 @@ id = "demo-bridge"
 state_dir = "{state}"
 # Large documents come from the hub's signed URLs over loopback http.
 allow_http_documents = true
+allow_private_document_hosts = true
 
 [mqtt]
 url = "mqtt://{broker}"

@@ -115,7 +115,10 @@ impl Hub {
             return Err(Error::BadRequest("file: the document is empty".into()));
         }
         let job_id = uuid::Uuid::new_v4().simple().to_string();
-        let offer = self.build_offer(&job_id, owner, &sub, upload).await?;
+        let submitted_at = Utc::now();
+        let offer = self
+            .build_offer(&job_id, owner, &sub, upload, submitted_at)
+            .await?;
         let ticket = serde_json::to_string(&sub.ticket).unwrap_or_else(|_| "{}".into());
         let new = NewJob {
             id: job_id.clone(),
@@ -127,22 +130,10 @@ impl Hub {
             sha256: upload.sha256.clone(),
             document: upload.file.clone(),
             ticket,
+            created_at: submitted_at.timestamp_millis(),
         };
         self.store.add_job(&new).await?;
-        let sent = match self
-            .mqtt
-            .publish(self.config.mqtt.topics.jobs(&printer), offer)
-            .await
-        {
-            Ok(()) => {
-                self.store.mark_sent(&job_id).await?;
-                true
-            }
-            Err(e) => {
-                tracing::warn!(job = %job_id, error = %e, "offer not confirmed by the broker yet");
-                false
-            }
-        };
+        let sent = self.publish_offer(&job_id, &printer, offer).await?;
         let job = self
             .store
             .job(&job_id)
@@ -150,6 +141,64 @@ impl Hub {
             .ok_or_else(|| Error::NotFound(format!("no job {job_id:?}")))?;
         tracing::info!(job = %job_id, %printer, size = upload.size, sent, "job submitted");
         Ok((job, sent))
+    }
+
+    /// Publishes an offer and, once the broker confirmed it, marks the job
+    /// sent. `Ok(false)`: not confirmed yet; housekeeping offers it again.
+    async fn publish_offer(
+        &self,
+        job_id: &str,
+        printer: &PrinterId,
+        offer: Vec<u8>,
+    ) -> Result<bool> {
+        match self
+            .mqtt
+            .publish(self.config.mqtt.topics.jobs(printer), offer)
+            .await
+        {
+            Ok(()) => {
+                self.store.mark_sent(job_id).await?;
+                Ok(true)
+            }
+            Err(e) => {
+                tracing::warn!(job = %job_id, error = %e, "offer not confirmed by the broker yet");
+                Ok(false)
+            }
+        }
+    }
+
+    /// Offers a stored job again (its first offer was never confirmed).
+    /// Built from what was stored, with the original `submitted_at`, so
+    /// the job expires when it always would have.
+    pub async fn reoffer(&self, job: &Job) {
+        let Some(file) = &job.document else { return };
+        let result = async {
+            let printer = PrinterId::try_from(job.printer.as_str())
+                .map_err(|e| Error::BadRequest(e.to_string()))?;
+            let sub = Submission {
+                printer: job.printer.clone(),
+                title: job.title.clone(),
+                ticket: serde_json::from_str(&job.ticket).unwrap_or_default(),
+            };
+            let upload = Upload {
+                file: file.clone(),
+                size: u64::try_from(job.size).unwrap_or(0),
+                sha256: job.sha256.clone(),
+                format: job.format.clone(),
+            };
+            let submitted_at =
+                chrono::DateTime::from_timestamp_millis(job.created_at).unwrap_or_else(Utc::now);
+            let offer = self
+                .build_offer(&job.id, &job.owner, &sub, &upload, submitted_at)
+                .await?;
+            self.publish_offer(&job.id, &printer, offer).await
+        }
+        .await;
+        match result {
+            Ok(true) => tracing::info!(job = %job.id, "unconfirmed offer published again"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(job = %job.id, error = %e, "cannot offer the job again"),
+        }
     }
 
     /// The offer's bytes; checked with the protocol's own parser so a bad
@@ -160,6 +209,7 @@ impl Hub {
         owner: &str,
         sub: &Submission,
         upload: &Upload,
+        submitted_at: chrono::DateTime<Utc>,
     ) -> Result<Vec<u8>> {
         let source = if upload.size <= self.config.hub.inline_threshold {
             let bytes = tokio::fs::read(self.document_path(&upload.file))
@@ -180,8 +230,10 @@ impl Hub {
                 source,
             },
             ticket: (sub.ticket != Ticket::default()).then(|| sub.ticket.clone()),
-            submitted_at: Some(Utc::now()),
-            expires_at: None,
+            submitted_at: Some(submitted_at),
+            expires_at: chrono::Duration::from_std(self.config.hub.job_lifetime)
+                .ok()
+                .and_then(|d| submitted_at.checked_add_signed(d)),
         };
         let bytes = offer.to_json();
         match parse_offer(&bytes, &OfferRules { allow_http: true }) {

@@ -12,7 +12,8 @@
 //! publish with PUBACK), `broker` (embedded rumqttd), `inbound` (incoming
 //! messages), `follow` and `explain` (pure decisions and wording), `notify`
 //! (store + wake streams), `printers` (retained status cache), `signer`
-//! (document URLs), `throttle` (failed logins), `hub` (the work), `http/`
+//! (document URLs), `throttle` (failed logins), `maintain` (re-offers, expiry,
+//! clean-up), `hub` (the work), `http/`
 //! (routes).
 
 pub mod auth;
@@ -24,6 +25,7 @@ pub mod follow;
 pub mod http;
 pub mod hub;
 pub mod inbound;
+pub mod maintain;
 pub mod mqtt;
 pub mod notify;
 pub mod printers;
@@ -93,6 +95,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         config,
     });
     let inbound_task = tokio::spawn(inbound::run(hub.clone(), incoming, shutdown.clone()));
+    let maintain_task = tokio::spawn(maintain::run(hub.clone(), shutdown.clone()));
     let app = http::router(hub.clone());
     tracing::info!(%addr, "hub listening");
     let task_hub = hub.clone();
@@ -104,6 +107,7 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             .map_err(|e| Error::io("serve HTTP", e));
         shutdown.cancel();
         let _ = inbound_task.await;
+        let _ = maintain_task.await;
         let _ = mqtt_task.await;
         task_hub.store.close().await;
         tracing::info!("hub stopped");

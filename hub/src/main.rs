@@ -158,14 +158,78 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
     let shutdown = CancellationToken::new();
     let running = spoolcast_hub::start(config, shutdown.clone()).await?;
+    // systemd Type=notify (systemd/spoolcast-hub.service) through the
+    // agent's sd_notify code; without NOTIFY_SOCKET every call is a no-op.
+    // Ready means the database is open and the port listens: the MQTT
+    // session connects in the background and queued jobs wait for it.
+    let notifier = spoolcast_agent::notify::Notifier::from_env();
+    notifier.ready(&format!("listening on {}", running.addr));
+    if let Some(every) = notifier.watchdog() {
+        // A ping must prove the hub still serves, not just that a timer
+        // fires: each follows an HTTP answer to `HEAD /` on our own port, so
+        // a hung accept loop, router or runtime stops the pings and systemd
+        // restarts the hub (jobs and notifications are in the database).
+        // Any status counts: liveness, not what `/` shows.
+        let mut probe_addr = running.addr;
+        if probe_addr.ip().is_unspecified() {
+            probe_addr.set_ip(match probe_addr {
+                std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        let (notifier, stop) = (notifier.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            // After a stall, one probe, not a burst of the missed ones.
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut failing = false;
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                let probe = async {
+                    let mut stream = tokio::net::TcpStream::connect(probe_addr).await?;
+                    stream
+                        .write_all(
+                            b"HEAD / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+                        )
+                        .await?;
+                    let mut status = [0u8; 9];
+                    stream.read_exact(&mut status).await?;
+                    Ok::<_, std::io::Error>(status == *b"HTTP/1.1 ")
+                };
+                let problem = match tokio::time::timeout(every / 2, probe).await {
+                    Ok(Ok(true)) => None,
+                    Ok(Ok(false)) => Some("HEAD / was not answered in HTTP/1.1".to_owned()),
+                    Ok(Err(e)) => Some(e.to_string()),
+                    Err(_) => Some(format!("HEAD / not answered within {:?}", every / 2)),
+                };
+                match problem {
+                    None => {
+                        notifier.watchdog_ping();
+                        failing = false;
+                    }
+                    Some(problem) if !failing => {
+                        tracing::error!(%probe_addr, %problem, "the hub does not answer HTTP; withholding the watchdog ping so systemd restarts it");
+                        failing = true;
+                    }
+                    Some(_) => {}
+                }
+            }
+        });
+    }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
         _ = shutdown.cancelled() => {}
     }
+    notifier.stopping();
     shutdown.cancel();
     running.task.await.context("hub task")??;
     Ok(())

@@ -4,8 +4,13 @@
 //! false`, client ID `spoolcast-hub-{instance}`) so job states published
 //! while the hub is away wait at the broker, and manual acks so a state is
 //! acknowledged only after it is in the database. Subscriptions:
-//! - `$share/spoolcast-hub/{prefix}/v1/printers/+/jobs/+/state`: a shared
-//!   subscription, so several hub instances split the job states;
+//! - `{prefix}/v1/printers/+/jobs/+/state`: every instance gets every job
+//!   state, and the conditional update by `seq` lets exactly one of them
+//!   act on it. Not a shared (`$share/...`) subscription: mosquitto 2.0
+//!   does not restore shared subscriptions from its persistence file, so
+//!   after a broker restart the states an agent published before the hub
+//!   had reconnected were dropped instead of queued (found by the
+//!   fault-injection suite, `chaos/`);
 //! - `{prefix}/v1/printers/+/status` and `{prefix}/v1/agents/+/availability`
 //!   (retained; every instance keeps its own picture);
 //! - `{prefix}/v1/hub/{instance}/replies`: replies to this instance's
@@ -30,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::MqttSection;
 use crate::error::{Error, Result};
 
-/// The group name of the shared job-state subscription.
+/// The group name of the shared subscription to agents' rejects.
 pub const SHARE_GROUP: &str = "spoolcast-hub";
 
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
@@ -107,7 +112,7 @@ pub fn start(
     let reply = reply_topic(cfg, instance);
     let root = cfg.topics.root().to_owned();
     let filters = vec![
-        format!("$share/{SHARE_GROUP}/{root}/printers/+/jobs/+/state"),
+        format!("{root}/printers/+/jobs/+/state"),
         cfg.topics.status_filter_all(),
         cfg.topics.availability_filter_all(),
         // Reports of messages an agent could not attribute to a job; one

@@ -123,6 +123,19 @@ async fn states_are_deduplicated_and_sse_replays_what_a_device_missed() {
         .await;
     // Malformed and unknown-job messages are dropped; the hub carries on.
     s.probe.publish(&t, "{not json", false).await;
+    // An agent's reject reports (valid and broken) are logged, nothing more.
+    let reject = spoolcast_protocol::Reject::new(
+        "spoolcast/v1/printers/office/jobs",
+        "job offer cannot be attributed to a job",
+        &"0".repeat(64),
+        chrono::Utc::now(),
+    );
+    s.probe
+        .publish("spoolcast/v1/agents/fake/rejects", reject.to_json(), false)
+        .await;
+    s.probe
+        .publish("spoolcast/v1/agents/fake/rejects", "[]", false)
+        .await;
     s.probe
         .publish_json(
             &state_topic("nosuchjob"),
@@ -589,17 +602,164 @@ async fn a_fresh_status_that_blocks_a_job_is_told_once_and_a_silent_agent_gives_
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn password_guessing_is_throttled_per_user_name_and_names_stay_secret() {
+    let s = setup(|_| {}).await;
+    s.hub.add_user("alice", PW).await;
+    s.hub.add_user("bob", PW).await;
+    let login = |name: &'static str, password: &'static str| {
+        let (http, base) = (s.hub.http.clone(), s.hub.base.clone());
+        async move {
+            let r = http
+                .post(format!("{base}/api/login"))
+                .json(&json!({"username": name, "password": password, "device": "t"}))
+                .send()
+                .await
+                .unwrap();
+            let retry = r
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().parse::<u64>().unwrap());
+            let body: Value = r.json().await.unwrap();
+            (body["error"].as_str().map(str::to_owned), retry)
+        }
+    };
+    // Five wrong guesses each, for a real name and for one that does not
+    // exist: the same answer, so guessing tells nothing about names.
+    for name in ["alice", "nobody"] {
+        for _ in 0..spoolcast_hub::throttle::MAX_FAILURES {
+            let (error, retry) = login(name, "wrong-guess").await;
+            assert_eq!(error.as_deref(), Some("wrong username or password"));
+            assert_eq!(retry, None);
+        }
+        let (error, retry) = login(name, "wrong-guess").await;
+        assert!(
+            error
+                .as_deref()
+                .unwrap()
+                .starts_with("too many failed logins"),
+            "{error:?}"
+        );
+        let retry = retry.expect("Retry-After on 429");
+        assert!((1..=15 * 60).contains(&retry), "{retry}");
+    }
+    // Even the right password waits out the window (the guesser cannot
+    // tell a hit), while other accounts and existing sessions are untouched.
+    assert!(login("alice", PW).await.0.is_some());
+    let (error, _) = login("bob", PW).await;
+    assert_eq!(error, None, "bob logs in");
+    s.hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unconfirmed_offers_go_out_again_untaken_jobs_expire_and_old_things_are_removed() {
+    use spoolcast_hub::maintain;
+    let mut s = setup(|_| {}).await;
+    s.hub.add_user("alice", PW).await;
+    let phone = s.hub.login("alice", PW, "phone").await;
+    let laptop = s.hub.login("alice", PW, "laptop").await;
+    let (s_phone, s_laptop) = (phone.events(None).await, laptop.events(None).await);
+    let hub = s.hub.running.hub.clone();
+    let now = || chrono::Utc::now().timestamp_millis();
+
+    // The broker freezes while a job is submitted: the offer is not
+    // confirmed, the job waits `queued`.
+    s._broker.pause();
+    let (code, job) = phone.submit("office", "t", MINIMAL_PDF, &[]).await;
+    s._broker.resume();
+    assert_eq!(
+        (code, job["state"].as_str()),
+        (202, Some("queued")),
+        "{job}"
+    );
+    let id = job["id"].as_str().unwrap().to_owned();
+    // Too young to be offered again...
+    maintain::once(&hub, now()).await.unwrap();
+    assert_eq!(
+        phone.get(&format!("/api/jobs/{id}")).await.1["state"],
+        "queued"
+    );
+    // ...later it is, and the broker confirms it this time. (A checker
+    // connected now, not the fake agent's probe: that one may still be
+    // reconnecting after the pause and miss it.)
+    let checker = Probe::connect(s._broker.port(), "reoffer-checker").await;
+    maintain::once(&hub, now() + 20_000).await.unwrap();
+    assert_eq!(
+        phone.get(&format!("/api/jobs/{id}")).await.1["state"],
+        "sent"
+    );
+    let offer = checker
+        .wait_for_json(
+            "spoolcast/v1/printers/office/jobs",
+            |v| v["job_id"] == id.as_str(),
+            Duration::from_secs(5),
+        )
+        .await;
+    // Every offer says until when it may start printing: a day by default.
+    let submitted =
+        chrono::DateTime::parse_from_rfc3339(offer["submitted_at"].as_str().unwrap()).unwrap();
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(offer["expires_at"].as_str().unwrap()).unwrap();
+    assert_eq!((expires - submitted).num_hours(), 24, "{offer}");
+
+    // No agent ever takes it (the fake agent says nothing): once expired
+    // (plus grace) the hub ends it and tells every device of the owner.
+    let day = 24 * 3600 * 1000;
+    maintain::once(&hub, now() + day).await.unwrap();
+    assert_eq!(
+        phone.get(&format!("/api/jobs/{id}")).await.1["state"],
+        "sent"
+    );
+    maintain::once(&hub, now() + day + 3600 * 1000 + 1000)
+        .await
+        .unwrap();
+    for stream in [&s_phone, &s_laptop] {
+        let n = stream
+            .wait_notification("expired", Duration::from_secs(5), |n| {
+                n["job_id"] == id.as_str() && n["kind"] == "rejected"
+            })
+            .await;
+        assert_eq!(n.data["reasons"], json!(["job-expired"]), "{:?}", n.data);
+        assert_eq!(
+            n.data["title"],
+            "The job waited too long for office and expired."
+        );
+    }
+    let (_, job) = phone.get(&format!("/api/jobs/{id}")).await;
+    assert_eq!(job["state"], "rejected", "{job}");
+    assert!(s.hub.documents().is_empty(), "{:?}", s.hub.documents());
+    // A late word from an agent cannot revive it.
+    let owner = job["owner"].as_str().unwrap_or_default().to_owned();
+    s.probe
+        .publish_json(
+            &state_topic(&id),
+            &state_msg(&id, &owner, 1, "accepted", &[]),
+            false,
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        phone.get(&format!("/api/jobs/{id}")).await.1["state"],
+        "rejected"
+    );
+
+    // A month later the notification and the ended job are gone; the
+    // user's counters stay.
+    maintain::once(&hub, now() + 31 * day).await.unwrap();
+    let (_, list) = phone.get("/api/notifications").await;
+    assert_eq!(list["notifications"], json!([]), "{list}");
+    let (_, jobs) = phone.get("/api/jobs").await;
+    assert_eq!(jobs["jobs"], json!([]), "{jobs}");
+    let (_, me) = phone.get("/api/me").await;
+    assert_eq!(me["counters"][0]["failed"], 1, "{me}");
+    s.hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_user_command_manages_accounts() {
     let dir = support::temp_dir("hub-cli");
+    let db = common::TestDatabase::start(common::Database::from_env(), dir.path());
     let cfg = dir.path().join("hub.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[hub]\ndatabase_url = \"sqlite://{}\"\n",
-            dir.path().join("hub.db").display()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&cfg, format!("[hub]\ndatabase_url = \"{}\"\n", db.url())).unwrap();
     let run = |args: &[&str], stdin: &str| {
         use std::io::Write;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_spoolcast-hub"))
@@ -630,12 +790,9 @@ async fn the_user_command_manages_accounts() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
     let out = run(&["user", "add", "dave"], "short\n");
     assert!(String::from_utf8_lossy(&out.stderr).contains("at least 8"));
-    let store = spoolcast_hub::store::Store::connect(&format!(
-        "sqlite://{}",
-        dir.path().join("hub.db").display()
-    ))
-    .await
-    .unwrap();
+    let store = spoolcast_hub::store::Store::connect(db.url())
+        .await
+        .unwrap();
     let carol = store.user_by_name("carol").await.unwrap().unwrap();
     assert!(spoolcast_hub::auth::verify_password(
         "long-password",
@@ -704,5 +861,84 @@ async fn the_embedded_broker_serves_when_no_broker_is_configured() {
         async move { (phone.get(&format!("/api/jobs/{id}")).await.0 == 404).then_some(()) }
     })
     .await;
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_and_its_files_are_served_under_a_strict_policy() {
+    let port = support::free_port();
+    let hub = TestHub::start(HubOptions::new(format!("embedded:127.0.0.1:{port}"))).await;
+    let mut page = String::new();
+    for (path, content_type, marker) in [
+        ("/", "text/html; charset=utf-8", "id=\"login-form\""),
+        (
+            "/app.js",
+            "text/javascript; charset=utf-8",
+            "new EventSource(",
+        ),
+        ("/app.css", "text/css; charset=utf-8", ".toast"),
+    ] {
+        let r = hub
+            .http
+            .get(format!("{}{path}", hub.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let header = |name: &str| {
+            r.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_else(|| panic!("{path}: no {name}"))
+                .to_owned()
+        };
+        assert_eq!(header("content-type"), content_type, "{path}");
+        assert_eq!(header("cache-control"), "no-cache", "{path}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        let csp = header("content-security-policy");
+        for directive in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "connect-src 'self'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(csp.contains(directive), "{path}: {csp}");
+        }
+        assert!(!csp.contains("unsafe"), "{path}: {csp}");
+        let body = r.text().await.unwrap();
+        assert!(body.contains(marker), "{path} lacks {marker:?}");
+        if path == "/" {
+            page = body;
+        }
+    }
+    // The page must work under that policy: every script from a file, no
+    // inline handler or style attribute, and nothing from another origin.
+    for (i, _) in page.match_indices("<script") {
+        assert!(
+            page[i..].starts_with("<script src=\"/"),
+            "inline script at {i}"
+        );
+    }
+    assert!(!page.contains("style="), "a style attribute");
+    for (i, _) in page.match_indices(" on") {
+        let name: String = page[i + 1..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .collect();
+        assert!(
+            !page[i + 1 + name.len()..].starts_with('='),
+            "inline handler {name}= at {i}"
+        );
+    }
+    for attr in ["src=\"", "href=\""] {
+        for (i, _) in page.match_indices(attr) {
+            let value = &page[i + attr.len()..];
+            assert!(
+                value.starts_with('/') || value.starts_with("data:"),
+                "{attr} not on this origin at {i}"
+            );
+        }
+    }
     hub.stop().await;
 }

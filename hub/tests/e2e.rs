@@ -38,6 +38,8 @@ async fn rig(printers: &[(&str, &str)], inline_threshold: u64) -> Rig {
         config = config.printer(id, uri);
     }
     config.allow_http_documents = true;
+    // The hub's document URLs point at loopback.
+    config.allow_private_document_hosts = true;
     let probe = Probe::connect(broker.port(), "e2e-probe").await;
     let agent = AgentProcess::start(&config);
     probe
@@ -294,4 +296,72 @@ async fn an_ipp_printer_prints_a_document_fetched_by_signed_url_and_status_goes_
     assert_eq!(st["online"], false, "{st}");
     assert_eq!(st["status"]["printer_id"], "office", "{st}");
     r.hub.stop().await;
+}
+
+/// Job states an agent publishes while the hub is away wait for it at the
+/// broker, even across a broker restart. The hub used a shared subscription
+/// (`$share/...`), which mosquitto 2.0 does not restore from its
+/// persistence file: states published after the restart, before the hub
+/// was back, were dropped (found by the fault-injection suite, `chaos/`).
+#[tokio::test(flavor = "multi_thread")]
+async fn job_states_published_while_the_hub_is_away_survive_a_broker_restart() {
+    support::init();
+    let mut broker = Mosquitto::start();
+    let toml = format!(
+        "[hub]\ninstance = \"away\"\n[mqtt]\nurl = \"{}\"\nkeep_alive = \"5s\"\n",
+        broker.url()
+    );
+    let config = spoolcast_hub::Config::from_toml(&toml, Vec::new()).expect("hub config");
+    let session = || {
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let (_, incoming, task) = spoolcast_hub::mqtt::start(
+            &config.mqtt,
+            "away",
+            Duration::from_secs(5),
+            shutdown.clone(),
+        )
+        .expect("hub MQTT session");
+        (shutdown, incoming, task)
+    };
+    // The probe plays the agent.
+    let agent = Probe::connect(broker.port(), "agent-probe").await;
+    let topic = "spoolcast/v1/printers/office/jobs/j1/state";
+    let received = |incoming: &mut tokio::sync::mpsc::UnboundedReceiver<rumqttc::Publish>,
+                    want: &'static [u8]| {
+        let mut got = false;
+        while let Ok(p) = incoming.try_recv() {
+            got |= p.topic == topic && p.payload.as_ref() == want;
+        }
+        got
+    };
+
+    // The hub's session subscribes (a state reaches it), then it goes away.
+    let (shutdown, mut incoming, task) = session();
+    eventually("the hub's subscription in place", LONG, || {
+        let got = received(&mut incoming, b"before");
+        let agent = &agent;
+        async move {
+            if !got {
+                agent.publish(topic, "before", false).await;
+            }
+            got.then_some(())
+        }
+    })
+    .await;
+    shutdown.cancel();
+    task.await.expect("hub MQTT task");
+
+    broker.stop();
+    broker.start_again();
+    // The agent is back first (its probe reconnects by itself) and reports.
+    agent.publish(topic, "while away", false).await;
+
+    let (shutdown, mut incoming, task) = session();
+    eventually("the state published while the hub was away", LONG, || {
+        let got = received(&mut incoming, b"while away");
+        async move { got.then_some(()) }
+    })
+    .await;
+    shutdown.cancel();
+    task.await.expect("hub MQTT task");
 }

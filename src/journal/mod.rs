@@ -19,6 +19,7 @@
 
 pub mod spool;
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
@@ -158,7 +159,8 @@ pub struct Outgoing {
 pub enum CancelOutcome {
     /// The job was still queued and is now final `canceled`.
     CanceledQueued,
-    /// The job is with the engine; the worker will cancel it there.
+    /// The job is with the engine (or its worker recorded a state while the
+    /// cancel was being written); the worker will cancel or end it.
     Flagged { printer_id: PrinterId },
     /// The job is already final (or unknown); nothing to do.
     Nothing,
@@ -217,12 +219,20 @@ fn to_json<T: Serialize>(v: &T) -> String {
 impl Journal {
     /// Opens or creates the journal in `state_dir`.
     pub fn open(state_dir: &Path, agent_id: AgentId) -> Result<Journal> {
-        std::fs::create_dir_all(state_dir).map_err(|source| Error::Spool {
-            path: state_dir.to_path_buf(),
-            source,
-        })?;
+        spool::private_dir(state_dir)?;
         let path = state_dir.join("journal.sqlite3");
         let spool = Spool::open(state_dir.join("spool"))?;
+        // Created 0600 before SQLite opens it; SQLite gives the -wal and
+        // -shm files the database's mode.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(spool::PRIVATE_FILE)
+            .open(&path)
+            .map_err(|source| Error::Spool {
+                path: path.clone(),
+                source,
+            })?;
         let conn = Connection::open(&path).map_err(|source| Error::Journal {
             path: path.clone(),
             source,
@@ -357,6 +367,13 @@ impl Journal {
     /// Records a new public status as message number `seq`, atomically with
     /// its outbox entry. A final status also stores the message for
     /// re-publication and frees the spool file.
+    ///
+    /// Only the message right after the job's last one is recorded, and
+    /// nothing once the job is final: otherwise returns false and records
+    /// nothing. The caller's copy of the job is then stale (a cancel ended
+    /// the job or took the seq meanwhile), and its message would give the hub
+    /// a second story: a state after the final one, or two messages with one
+    /// seq, of which the hub keeps only the first.
     pub fn record_status(
         &self,
         job_id: &JobId,
@@ -364,9 +381,9 @@ impl Journal {
         seq: u64,
         msg: &Outgoing,
         now: DateTime<Utc>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let is_final = status.state.is_final();
-        let spool_file: Option<String> = self.with(|c| {
+        let recorded: Option<Option<String>> = self.with(|c| {
             let tx = c.transaction()?;
             let spool_file = tx
                 .query_row(
@@ -376,14 +393,14 @@ impl Journal {
                 )
                 .optional()?
                 .flatten();
-            tx.execute(
+            let updated = tx.execute(
                 "UPDATE jobs SET status = ?2, seq = ?3,
                     phase = CASE WHEN ?4 THEN 'final' ELSE phase END,
                     final_topic = CASE WHEN ?4 THEN ?5 ELSE NULL END,
                     final_msg = CASE WHEN ?4 THEN ?6 ELSE NULL END,
                     finished_at = CASE WHEN ?4 THEN ?7 ELSE NULL END,
                     spool_file = CASE WHEN ?4 THEN NULL ELSE spool_file END
-                 WHERE job_id = ?1 AND phase != 'final'",
+                 WHERE job_id = ?1 AND phase != 'final' AND seq = ?3 - 1",
                 params![
                     job_id.as_str(),
                     to_json(&StoredStatus::from(status)),
@@ -394,14 +411,20 @@ impl Journal {
                     now.to_rfc3339(),
                 ],
             )?;
+            if updated == 0 {
+                return Ok(None);
+            }
             push(&tx, &msg.topic, &msg.payload, false)?;
             tx.commit()?;
-            Ok(spool_file)
+            Ok(Some(spool_file))
         })?;
+        let Some(spool_file) = recorded else {
+            return Ok(false);
+        };
         if let (true, Some(file)) = (is_final, spool_file) {
             self.spool.remove(&file);
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Moves a job to `phase`, only from `from`; returns whether it moved.
@@ -489,8 +512,14 @@ impl Journal {
         // Queued and now flagged: `advance` refuses to start it, so finishing
         // it here cannot race with the worker.
         let (status, msg) = finish(&row);
-        self.record_status(job_id, &status, row.seq + 1, &msg, now)?;
-        Ok(CancelOutcome::CanceledQueued)
+        if self.record_status(job_id, &status, row.seq + 1, &msg, now)? {
+            return Ok(CancelOutcome::CanceledQueued);
+        }
+        // The worker recorded a state since `row` was read. The flag stays,
+        // so the worker ends the job itself (`Worker::prepare`).
+        Ok(CancelOutcome::Flagged {
+            printer_id: row.key.printer_id,
+        })
     }
 
     /// One job by ID.

@@ -8,8 +8,9 @@
 //! checked against exactly the bytes that will be printed.
 
 use std::collections::HashSet;
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -19,6 +20,11 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 
 const CHUNK: usize = 64 * 1024;
+/// The state and spool directories: documents and the journal are the
+/// users' data, readable by the agent's user alone, whatever the umask.
+const PRIVATE_DIR: u32 = 0o700;
+/// Spool files (and the journal database).
+pub(crate) const PRIVATE_FILE: u32 = 0o600;
 
 /// The spool directory.
 #[derive(Debug, Clone)]
@@ -66,10 +72,7 @@ impl Spool {
     /// Opens (and creates) the spool directory, removing leftovers of
     /// writes a crash interrupted.
     pub fn open(dir: PathBuf) -> Result<Spool> {
-        fs::create_dir_all(&dir).map_err(|source| Error::Spool {
-            path: dir.clone(),
-            source,
-        })?;
+        private_dir(&dir)?;
         let entries = fs::read_dir(&dir).map_err(|source| Error::Spool {
             path: dir.clone(),
             source,
@@ -130,7 +133,14 @@ impl Spool {
         }
         let name = uuid::Uuid::new_v4().to_string();
         let tmp = self.dir.join(format!(".{name}.tmp"));
-        let file = File::create(&tmp).map_err(|source| self.err(&tmp, source))?;
+        // A fresh random name: `create_new` also refuses to follow anything
+        // planted under it.
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(PRIVATE_FILE)
+            .open(&tmp)
+            .map_err(|source| self.err(&tmp, source))?;
         Ok(SpoolWriter {
             spool: self,
             name,
@@ -165,6 +175,30 @@ impl Spool {
             source,
         }
     }
+}
+
+/// Creates `dir` (and missing parents) as 0700, or narrows an existing one
+/// that others could read. A directory the agent does not own and cannot
+/// narrow is used as it is, with a warning: refusing to start would stop
+/// printing over a permission an operator chose.
+pub(crate) fn private_dir(dir: &Path) -> Result<()> {
+    let err = |source| Error::Spool {
+        path: dir.to_path_buf(),
+        source,
+    };
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(PRIVATE_DIR)
+        .create(dir)
+        .map_err(err)?;
+    let mode = fs::metadata(dir).map_err(err)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        if let Err(e) = fs::set_permissions(dir, fs::Permissions::from_mode(PRIVATE_DIR)) {
+            tracing::warn!(path = %dir.display(), mode = format!("{:o}", mode & 0o777), error = %e,
+                "directory is readable by others and cannot be narrowed to 0700");
+        }
+    }
+    Ok(())
 }
 
 impl SpoolWriter<'_> {
@@ -295,6 +329,38 @@ mod tests {
             assert!(check(&err), "unexpected {err:?}");
         }
         assert!(fs::read_dir(spool.path("")).unwrap().next().is_none());
+    }
+
+    #[test]
+    fn directories_and_documents_are_private_whatever_the_umask() {
+        let d = tempfile::tempdir().unwrap();
+        let loose = d.path().join("loose");
+        fs::create_dir(&loose).unwrap();
+        fs::set_permissions(&loose, fs::Permissions::from_mode(0o755)).unwrap();
+        let spool = Spool::open(loose.join("a/spool")).unwrap();
+        private_dir(&loose).unwrap();
+        for dir in [loose.clone(), loose.join("a"), loose.join("a/spool")] {
+            let mode = fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700, "{}", dir.display());
+        }
+        let doc = b"secret";
+        let hash = sha(doc);
+        let name = spool
+            .write_base64(
+                &STANDARD.encode(doc),
+                Expect {
+                    size: doc.len() as u64,
+                    sha256: &hash,
+                    limit: 100,
+                },
+            )
+            .unwrap();
+        let mode = fs::metadata(spool.path(&name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
     }
 
     #[test]

@@ -62,6 +62,16 @@ fn to_value(v: &SnmpValue<'_>) -> Option<Value> {
     })
 }
 
+/// A response's varbinds as walk entries, `None` where the agent says the
+/// OID has no value (end of view, no such object or instance). Kept apart
+/// from the IO so the fuzz targets can feed it responses parsed from raw
+/// bytes, exactly as a session hands them over.
+pub fn varbinds(varbinds: snmp2::Varbinds<'_>) -> Vec<(Vec<u32>, Option<Value>)> {
+    varbinds
+        .filter_map(|(o, v)| Some((to_arcs(&o)?, to_value(&v))))
+        .collect()
+}
+
 impl SnmpClient {
     pub fn new(cfg: SnmpConfig) -> SnmpClient {
         SnmpClient {
@@ -164,11 +174,7 @@ impl SnmpClient {
                     (true, true) => session.getnext(&target).await,
                     (true, false) => session.getbulk(&[&target], 0, BULK).await,
                 }?;
-                let rows: Vec<_> = pdu
-                    .varbinds
-                    .filter_map(|(o, v)| Some((to_arcs(&o)?, to_value(&v))))
-                    .collect();
-                Ok::<_, snmp2::Error>(rows)
+                Ok::<_, snmp2::Error>(varbinds(pdu.varbinds))
             })
             .await;
             match answer {

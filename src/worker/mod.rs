@@ -22,6 +22,7 @@ use crate::engine::ipp::IppEngine;
 use crate::engine::raw::RawEngine;
 use crate::engine::sim::SimEngine;
 use crate::engine::EngineError;
+use crate::fetch::{self, Fetcher};
 use crate::intake::document_rejection;
 use crate::job::{machine, Action, Observation, Status};
 use crate::journal::spool::{DocumentError, Expect};
@@ -59,7 +60,8 @@ pub struct Worker {
     pub wake: Arc<Notify>,
     /// Pokes the status task when a job starts or ends.
     pub status_changed: Arc<Notify>,
-    pub http: reqwest::Client,
+    /// Fetches URL documents under the agent's address policy.
+    pub http: Fetcher,
 }
 
 /// The reasons in an SNMP reading that stop printing.
@@ -145,7 +147,16 @@ impl Worker {
                 .journal
                 .record_status(&job.key.job_id, &status, seq, &msg, Utc::now())
             {
-                Ok(()) => break,
+                Ok(true) => break,
+                Ok(false) => {
+                    // Our copy of the job is stale: a cancel ended it while
+                    // we were busy. Say nothing; go on from the journal's copy.
+                    tracing::info!(state = %status.state, "job changed meanwhile; state not recorded");
+                    if let Ok(Some(row)) = self.journal.job(&job.key.job_id) {
+                        *job = row;
+                    }
+                    return;
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "cannot journal a job state; retrying");
                     std::thread::sleep(Duration::from_secs(1));
@@ -188,8 +199,10 @@ impl Worker {
         let result = async {
             loop {
                 self.refresh(&mut job);
-                if job.phase == Phase::Queued {
-                    self.prepare(&mut job).await;
+                if job.phase == Phase::Queued && !self.prepare(&mut job).await {
+                    // Our own disk failed (the document is fine): again later.
+                    self.pause(self.printer.poll_interval_max, shutdown).await?;
+                    continue;
                 }
                 if job.status.state.is_final() || job.phase == Phase::Final {
                     return Ok(());
@@ -210,8 +223,9 @@ impl Worker {
     }
 
     /// Checks every queued job needs whatever its engine: cancelled while
-    /// queued, expired, or a URL document still to fetch.
-    async fn prepare(&self, job: &mut JobRow) {
+    /// queued, expired, or a URL document still to fetch. False when a
+    /// local failure (disk full) kept the document from being spooled.
+    async fn prepare(&self, job: &mut JobRow) -> bool {
         if let Some(reason) = job.cancel_reason.clone() {
             self.finish(
                 job,
@@ -219,17 +233,16 @@ impl Worker {
                 reasons::JOB_CANCELED_BY_USER,
                 reason,
             );
-            return;
+            return true;
         }
         if job.spec.expires_at.is_some_and(|t| Utc::now() > t) {
             let message = "the job expired before it could be printed".to_string();
             self.finish(job, JobStateKind::Rejected, reasons::JOB_EXPIRED, message);
-            return;
+            return true;
         }
-        if job.spool_file.is_none() {
-            if let Some(url) = job.spec.url.clone() {
-                self.fetch(job, &url).await;
-            }
+        match (&job.spool_file, job.spec.url.clone()) {
+            (None, Some(url)) => self.fetch(job, &url).await,
+            _ => true,
         }
     }
 
@@ -291,22 +304,29 @@ impl Worker {
     }
 
     /// Downloads a URL document into the spool, checking size and sha256.
-    async fn fetch(&self, job: &mut JobRow, url: &str) {
+    /// False when the agent's own storage failed: that says nothing about
+    /// the document, so the job is not rejected but fetched again later.
+    async fn fetch(&self, job: &mut JobRow, url: &str) -> bool {
         let result = self.download(url, &job.spec).await;
         match result {
             Ok(name) => {
                 if let Err(e) = self.journal.set_spool_file(&job.key.job_id, &name) {
-                    tracing::error!(error = %e, "cannot record the fetched document");
+                    tracing::error!(error = %e, "cannot record the fetched document; will fetch it again");
                     self.journal.spool().remove(&name);
-                    return;
+                    return false;
                 }
                 job.spool_file = Some(name);
+            }
+            Err(DocumentError::Local(e)) => {
+                tracing::error!(error = %e, "cannot spool the fetched document; will fetch it again");
+                return false;
             }
             Err(e) => {
                 let (reason, message) = document_rejection(&e);
                 self.finish(job, JobStateKind::Rejected, reason, message);
             }
         }
+        true
     }
 
     async fn download(
@@ -315,8 +335,7 @@ impl Worker {
         spec: &crate::journal::JobSpec,
     ) -> Result<String, DocumentError> {
         use futures_util::StreamExt;
-        let fetch = |e: reqwest::Error| DocumentError::Fetch(e.without_url().to_string());
-        let resp = self.http.get(url).send().await.map_err(fetch)?;
+        let resp = self.http.get(url).await.map_err(DocumentError::Fetch)?;
         if !resp.status().is_success() {
             return Err(DocumentError::Fetch(format!(
                 "HTTP status {}",
@@ -331,7 +350,7 @@ impl Worker {
         let mut writer = self.journal.spool().writer(expect)?;
         let mut body = resp.bytes_stream();
         while let Some(chunk) = body.next().await {
-            writer.write(&chunk.map_err(fetch)?)?;
+            writer.write(&chunk.map_err(|e| DocumentError::Fetch(fetch::describe(e)))?)?;
         }
         writer.commit()
     }

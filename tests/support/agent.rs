@@ -38,6 +38,9 @@ pub struct AgentConfig {
     /// humantime duration, e.g. "7d"
     pub finished_retention: String,
     pub allow_http_documents: bool,
+    /// Written only when true, so the rendered default stays the documented
+    /// minimal file (tests/harness.rs).
+    pub allow_private_document_hosts: bool,
     pub mqtt_url: String,
     pub topic_prefix: String,
     pub keep_alive: String,
@@ -45,6 +48,9 @@ pub struct AgentConfig {
     pub printers: Vec<PrinterConfig>,
     /// Appended raw after everything else; include table headers.
     pub extra: String,
+    /// Extra environment of the agent process (not part of the file), e.g.
+    /// a proxy or a CA bundle for document downloads.
+    pub env: Vec<(String, String)>,
 }
 
 impl AgentConfig {
@@ -56,12 +62,14 @@ impl AgentConfig {
             state_dir: state_dir.into(),
             finished_retention: "7d".into(),
             allow_http_documents: false,
+            allow_private_document_hosts: false,
             mqtt_url: mqtt_url.into(),
             topic_prefix: "spoolcast".into(),
             keep_alive: "5s".into(),
             max_packet_size: 64 * 1024 * 1024,
             printers: Vec::new(),
             extra: String::new(),
+            env: Vec::new(),
         }
     }
 
@@ -112,6 +120,9 @@ impl AgentConfig {
             quote(&self.finished_retention)
         );
         let _ = writeln!(out, "allow_http_documents = {}", self.allow_http_documents);
+        if self.allow_private_document_hosts {
+            let _ = writeln!(out, "allow_private_document_hosts = true");
+        }
         let _ = writeln!(out, "\n[mqtt]");
         let _ = writeln!(out, "url = {}", quote(&self.mqtt_url));
         let _ = writeln!(out, "topic_prefix = {}", quote(&self.topic_prefix));
@@ -179,6 +190,7 @@ pub fn agent_command() -> Command {
 pub struct AgentProcess {
     dir: TempDir,
     daemon: Option<Daemon>,
+    env: Vec<(String, String)>,
 }
 
 impl AgentProcess {
@@ -186,7 +198,11 @@ impl AgentProcess {
     pub fn start(cfg: &AgentConfig) -> AgentProcess {
         let dir = temp_dir("agent");
         std::fs::write(dir.path().join("agent.toml"), cfg.to_toml()).expect("write agent.toml");
-        let mut agent = AgentProcess { dir, daemon: None };
+        let mut agent = AgentProcess {
+            dir,
+            daemon: None,
+            env: cfg.env.clone(),
+        };
         agent.spawn();
         agent
     }
@@ -246,6 +262,7 @@ impl AgentProcess {
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "debug");
         }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         self.daemon = Some(Daemon::spawn("spoolcast-agent", cmd, &self.log_path()));
     }
 

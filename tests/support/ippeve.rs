@@ -17,6 +17,12 @@
 //! before the printer reports `completed`), and to `canceled.log` when it
 //! notices a Cancel-Job. See [`IppPrinter::printed_jobs`] and friends.
 //!
+//! Jobs whose names the harness does not choose (the hub names them with
+//! plain UUIDs) get a scenario from the printer side instead:
+//! [`IppPrinter::force_scenario`] makes every job that starts from then on
+//! play one prefix, whatever its name, and [`IppPrinter::forced_jobs`] says
+//! which job played what.
+//!
 //! # Observed behaviour (CUPS 2.4.2 ippeveprinter, Debian 12; measured with ipptool)
 //!
 //! The IPP engine relies on these; they differ from what one might expect.
@@ -127,6 +133,13 @@ const SCENARIO: &str = r#"#!/bin/sh
 DIR='@DIR@'
 name="${IPP_JOB_NAME:-unnamed}"
 echo "$name" >> "$DIR/started.log"
+# A prefix in the file `forced` overrides the name's (IppPrinter::force_scenario).
+scenario="$name"
+forced=$(head -n 1 "$DIR/forced" 2>/dev/null)
+if [ -n "$forced" ]; then
+  scenario="$forced-$name"
+  echo "$name $forced" >> "$DIR/forced.log"
+fi
 
 # nap SECS: wait, but end the job as soon as it is canceled (ippeveprinter
 # never signals the command on Cancel-Job).
@@ -142,7 +155,7 @@ nap() {
   done
 }
 
-case "$name" in
+case "$scenario" in
   fail-*)
     echo "ERROR: simulated engine failure" >&2
     exit 1;;
@@ -285,6 +298,30 @@ impl IppPrinter {
     /// Job names that noticed a Cancel-Job while waiting.
     pub fn canceled_jobs(&self) -> Vec<String> {
         self.log_lines("canceled.log")
+    }
+
+    /// Makes every job that starts from now on play the scenario `prefix`
+    /// (`"fail"`, `"jam"`, `"jamforever"`, `"slow"`; see the module docs)
+    /// whatever its name; `None` lets names decide again. Jobs already
+    /// started keep their scenario.
+    pub fn force_scenario(&self, prefix: Option<&str>) {
+        let root = self.dir.path();
+        let tmp = root.join("forced.tmp");
+        // Renamed into place, so the script never reads half a prefix.
+        std::fs::write(&tmp, prefix.map(|p| format!("{p}\n")).unwrap_or_default())
+            .unwrap_or_else(|e| panic!("write {}: {e}", tmp.display()));
+        std::fs::rename(&tmp, root.join("forced"))
+            .unwrap_or_else(|e| panic!("rename {} into place: {e}", tmp.display()));
+    }
+
+    /// (job name, prefix) of every job that started under
+    /// [`Self::force_scenario`], in order.
+    pub fn forced_jobs(&self) -> Vec<(String, String)> {
+        self.log_lines("forced.log")
+            .iter()
+            .filter_map(|line| line.split_once(' '))
+            .map(|(name, prefix)| (name.to_owned(), prefix.to_owned()))
+            .collect()
     }
 
     /// Polls until `job_name` appears in [`Self::printed_jobs`].

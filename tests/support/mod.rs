@@ -18,9 +18,12 @@
 
 pub mod agent;
 pub mod cups;
+pub mod disk;
+pub mod hostile;
 pub mod ippeve;
 pub mod ipptool;
 pub mod mosquitto;
+pub mod pki;
 pub mod ports;
 pub mod probe;
 pub mod process;

@@ -37,7 +37,13 @@ pub struct RigOptions {
     /// Raw TOML appended to the config (e.g. a `[printer.snmp]` table, which
     /// then belongs to the rig's printer).
     pub extra: String,
+    /// Last changes to the agent's config before it starts (more printers,
+    /// document policies, the agent's environment).
+    pub configure: Option<Configure>,
 }
+
+/// A last change to a rig's agent config (see [`RigOptions::configure`]).
+pub type Configure = Box<dyn FnOnce(&mut AgentConfig)>;
 
 impl Rig {
     pub async fn start() -> Rig {
@@ -59,6 +65,9 @@ impl Rig {
             config = config.stopped_deadline(PRINTER, d);
         }
         config.extra = options.extra;
+        if let Some(configure) = options.configure {
+            configure(&mut config);
+        }
         // Subscribed before the agent starts, so no message is missed.
         let probe = Probe::connect(broker.port(), "hub-probe").await;
         let agent = AgentProcess::start(&config);

@@ -25,21 +25,22 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Listener, accept thread and connection threads shared by both sinks.
-struct Server {
-    port: u16,
+/// Listener, accept thread and connection threads shared by both sinks
+/// (and the hostile peers of `hostile`).
+pub(super) struct Server {
+    pub(super) port: u16,
     stop: Arc<AtomicBool>,
     /// `None` while not accepting (connects are refused).
     listener: Arc<Mutex<Option<TcpListener>>>,
     /// Clones of open connections, shut down on drop to unblock readers.
     live: Arc<Mutex<HashMap<usize, TcpStream>>>,
     handlers: Arc<Mutex<Vec<JoinHandle<()>>>>,
-    connections: Arc<AtomicUsize>,
+    pub(super) connections: Arc<AtomicUsize>,
     accept_thread: Option<JoinHandle<()>>,
 }
 
 impl Server {
-    fn start<F>(label: &str, handler: F) -> Server
+    pub(super) fn start<F>(label: &str, handler: F) -> Server
     where
         F: Fn(TcpStream) + Send + Sync + 'static,
     {
@@ -186,6 +187,7 @@ struct RawState {
     jobs: Mutex<Vec<Vec<u8>>>,
     broken: Mutex<Vec<Vec<u8>>>,
     stall: AtomicBool,
+    reset: AtomicBool,
     stop: AtomicBool,
 }
 
@@ -228,6 +230,15 @@ impl RawSink {
         wait_for("raw jobs", n, timeout, || self.jobs())
     }
 
+    /// The completed jobs after the first `seen`, without copying the
+    /// earlier ones (a long run polls this).
+    pub fn jobs_since(&self, seen: usize) -> Vec<Vec<u8>> {
+        lock(&self.state.jobs)
+            .get(seen..)
+            .map(<[Vec<u8>]>::to_vec)
+            .unwrap_or_default()
+    }
+
     /// What arrived on connections that ended with an error (reset by the
     /// sender mid-job) instead of a clean close.
     pub fn broken_jobs(&self) -> Vec<Vec<u8>> {
@@ -253,6 +264,14 @@ impl RawSink {
     /// reading.
     pub fn set_stall(&self, stall: bool) {
         self.state.stall.store(stall, Ordering::SeqCst);
+    }
+
+    /// `true`: every connection is reset (RST) as soon as its first bytes
+    /// arrive, like a printer that crashes or drops the link mid-job; what
+    /// arrived is kept in [`RawSink::broken_jobs`]. `false`: jobs are taken
+    /// whole again.
+    pub fn set_reset(&self, reset: bool) {
+        self.state.reset.store(reset, Ordering::SeqCst);
     }
 }
 
@@ -280,6 +299,12 @@ fn raw_connection(mut stream: TcpStream, state: &RawState) {
                 }
                 return;
             }
+            Ok(n) if state.reset.load(Ordering::SeqCst) => {
+                job.extend_from_slice(&buf[..n]);
+                lock(&state.broken).push(job);
+                reset_on_close(&stream);
+                return;
+            }
             Ok(n) => job.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => {
@@ -289,6 +314,27 @@ fn raw_connection(mut stream: TcpStream, state: &RawState) {
                 return;
             }
         }
+    }
+}
+
+/// SO_LINGER with a zero timeout: closing the socket then sends RST
+/// instead of FIN, so the sender sees its connection reset, not a clean end.
+fn reset_on_close(stream: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt reads `size_of::<linger>()` bytes from a valid
+    // `linger` on the stack; the descriptor is open for the call's duration.
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            std::ptr::from_ref(&linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
     }
 }
 

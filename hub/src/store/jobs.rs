@@ -7,7 +7,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{now_ms, Outcome, Store};
+use super::{now_ms, text, Outcome, Store};
 use crate::error::Result;
 
 /// The hub's states before the agent reports: stored but not yet taken by
@@ -54,6 +54,8 @@ pub struct NewJob {
     pub sha256: String,
     pub document: String,
     pub ticket: String,
+    /// Unix ms; the offer's `submitted_at`, from which it expires.
+    pub created_at: i64,
 }
 
 const COLUMNS: &str = "id, owner, printer, title, format, size, sha256, document, ticket, state, \
@@ -99,7 +101,6 @@ pub struct StateUpdate<'a> {
 
 impl Store {
     pub async fn add_job(&self, j: &NewJob) -> Result<()> {
-        let now = now_ms();
         sqlx::query(
             "INSERT INTO jobs (id, owner, printer, title, format, size, sha256, document, ticket,
                state, last_seq, reasons, message, pages_completed, cancel_requested, notified,
@@ -109,14 +110,14 @@ impl Store {
         .bind(&j.id)
         .bind(&j.owner)
         .bind(&j.printer)
-        .bind(&j.title)
-        .bind(&j.format)
+        .bind(j.title.as_deref().map(text))
+        .bind(text(&j.format))
         .bind(j.size)
         .bind(&j.sha256)
         .bind(&j.document)
         .bind(&j.ticket)
         .bind(QUEUED)
-        .bind(now)
+        .bind(j.created_at)
         .execute(self.pool())
         .await?;
         Ok(())
@@ -220,7 +221,7 @@ impl Store {
         .bind(u.state)
         .bind(u.seq)
         .bind(reasons)
-        .bind(u.message)
+        .bind(u.message.map(text))
         .bind(u.pages_completed)
         .bind(set_notified)
         .bind(notified)
@@ -254,7 +255,7 @@ impl Store {
             .bind(u.state)
             .bind(u.seq)
             .bind(reasons)
-            .bind(u.message)
+            .bind(u.message.map(text))
             .bind(u.pages_completed)
             .bind(now_ms())
             .bind(u.job_id)
@@ -268,5 +269,31 @@ impl Store {
         }
         tx.commit().await?;
         Ok(n == 1)
+    }
+
+    /// Jobs no agent has reported on yet (`queued` or `sent`), for
+    /// housekeeping (see `maintain`).
+    pub async fn waiting_jobs(&self) -> Result<Vec<Job>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM jobs WHERE state IN ($1, $2) ORDER BY created_at"
+        )))
+        .bind(QUEUED)
+        .bind(SENT)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(job).collect())
+    }
+
+    /// Deletes jobs that ended (without printing: printed ones are gone
+    /// already) before `before` (Unix ms); returns how many. Their
+    /// documents went when they ended.
+    pub async fn purge_finished_jobs(&self, before: i64) -> Result<u64> {
+        Ok(sqlx::query(
+            "DELETE FROM jobs WHERE state IN ('aborted', 'canceled', 'rejected') AND updated_at < $1",
+        )
+        .bind(before)
+        .execute(self.pool())
+        .await?
+        .rows_affected())
     }
 }

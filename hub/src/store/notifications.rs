@@ -6,7 +6,7 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{now_ms, Store};
+use super::{now_ms, text, Store};
 use crate::error::Result;
 
 /// A stored notification.
@@ -75,9 +75,9 @@ impl Store {
         .bind(&n.job_id)
         .bind(&n.printer)
         .bind(&n.kind)
-        .bind(&n.title)
-        .bind(&n.body)
-        .bind(&n.action)
+        .bind(text(&n.title))
+        .bind(text(&n.body))
+        .bind(text(&n.action))
         .bind(serde_json::to_string(&n.reasons).unwrap_or_else(|_| "[]".into()))
         .bind(now_ms())
         .fetch_one(self.pool())
@@ -101,5 +101,17 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         Ok(rows.iter().map(notification).collect())
+    }
+
+    /// Deletes notifications created before `before` (Unix ms); returns how
+    /// many. A device resuming from an older ID simply gets what is left.
+    pub async fn purge_notifications(&self, before: i64) -> Result<u64> {
+        Ok(
+            sqlx::query("DELETE FROM notifications WHERE created_at < $1")
+                .bind(before)
+                .execute(self.pool())
+                .await?
+                .rows_affected(),
+        )
     }
 }

@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use super::{now_ms, Store};
+use super::{now_ms, text, Store};
 use crate::error::Result;
 
 /// A live session.
@@ -30,7 +30,7 @@ impl Store {
         )
         .bind(token_hash)
         .bind(user_id)
-        .bind(device)
+        .bind(text(device))
         .bind(now_ms())
         .bind(expires_at)
         .execute(self.pool())

@@ -10,8 +10,14 @@
 //! it (`cargo build -p spoolcast-agent`) once per test binary, so
 //! `cargo test -p spoolcast-hub` works on its own and never runs a stale
 //! agent.
+//!
+//! A test hub stores into a SQLite file, or with
+//! `SPOOLCAST_TEST_DATABASE=postgres` into its own PostgreSQL server
+//! ([`postgres`]), so the same suite proves both backends.
 
 #![allow(dead_code)]
+
+pub mod postgres;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -55,12 +61,68 @@ pub fn ensure_agent() {
     });
 }
 
+/// Which database a test hub stores into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Database {
+    /// A file in the test's temp dir.
+    Sqlite,
+    /// A private server per test (see [`postgres`]).
+    Postgres,
+}
+
+impl Database {
+    /// From `SPOOLCAST_TEST_DATABASE`: `sqlite` (also when unset) or
+    /// `postgres`, so one suite runs against either (scripts/test runs
+    /// `tests/api.rs` with both). Anything else panics rather than quietly
+    /// testing SQLite twice.
+    pub fn from_env() -> Database {
+        match std::env::var("SPOOLCAST_TEST_DATABASE").as_deref() {
+            Err(std::env::VarError::NotPresent) | Ok("sqlite") => Database::Sqlite,
+            Ok("postgres") => Database::Postgres,
+            other => panic!("SPOOLCAST_TEST_DATABASE={other:?}: expected sqlite or postgres"),
+        }
+    }
+}
+
+/// One test's database: its URL, and the server behind it (stopped when
+/// this is dropped).
+pub struct TestDatabase {
+    url: String,
+    /// Held for its drop, which stops the server.
+    server: Option<postgres::Postgres>,
+}
+
+impl TestDatabase {
+    /// A fresh database: a SQLite file in `dir` or a new Postgres server.
+    pub fn start(kind: Database, dir: &Path) -> TestDatabase {
+        match kind {
+            Database::Sqlite => TestDatabase {
+                url: format!("sqlite://{}", dir.join("hub.db").display()),
+                server: None,
+            },
+            Database::Postgres => {
+                let server = postgres::Postgres::start();
+                TestDatabase {
+                    url: server.url(),
+                    server: Some(server),
+                }
+            }
+        }
+    }
+
+    /// The hub's `database_url`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
 /// Knobs for a test hub.
 pub struct HubOptions {
     pub mqtt_url: String,
     pub inline_threshold: u64,
     pub max_upload_size: u64,
     pub status_timeout: &'static str,
+    pub database: Database,
 }
 
 impl HubOptions {
@@ -70,6 +132,7 @@ impl HubOptions {
             inline_threshold: 1024 * 1024,
             max_upload_size: 8 * 1024 * 1024,
             status_timeout: "3s",
+            database: Database::from_env(),
         }
     }
 }
@@ -81,12 +144,16 @@ pub struct TestHub {
     pub shutdown: CancellationToken,
     pub dir: TempDir,
     pub http: reqwest::Client,
+    /// Declared last: fields drop in order, so a Postgres server stops
+    /// after everything else of the test hub is gone.
+    pub database: TestDatabase,
 }
 
 impl TestHub {
     pub async fn start(opts: HubOptions) -> TestHub {
         crate::support::init();
         let dir = temp_dir("hub");
+        let database = TestDatabase::start(opts.database, dir.path());
         let port = free_port();
         std::fs::write(dir.path().join("url.key"), URL_SECRET).unwrap();
         let toml = format!(
@@ -94,7 +161,7 @@ impl TestHub {
 [hub]
 instance = "test-{port}"
 listen = "127.0.0.1:{port}"
-database_url = "sqlite://{db}"
+database_url = "{db}"
 documents_dir = "{docs}"
 max_upload_size = {max}
 inline_threshold = {inline}
@@ -108,7 +175,7 @@ publish_timeout = "5s"
 keep_alive = "5s"
 max_packet_size = 67108864
 "#,
-            db = dir.path().join("hub.db").display(),
+            db = database.url(),
             docs = dir.path().join("documents").display(),
             max = opts.max_upload_size,
             inline = opts.inline_threshold,
@@ -132,6 +199,7 @@ max_packet_size = 67108864
             shutdown,
             dir,
             http: reqwest::Client::new(),
+            database,
         }
     }
 
