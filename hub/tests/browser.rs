@@ -33,10 +33,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{json, Value};
 use support::process::Daemon;
 use support::MINIMAL_PDF;
-use support::{free_port, temp_dir, wait_for_port, AgentConfig, AgentProcess, Mosquitto, Probe};
+use support::{free_port, temp_dir, wait_for_port};
 use tempfile::TempDir;
 
-use common::{eventually, HubOptions, TestHub};
+use common::Installation;
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -323,32 +323,14 @@ async fn sees_the_jam_then_the_print(b: &Browser, job: &str, shot: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_jam_shows_on_every_device_of_the_user_and_on_no_one_elses() {
     let driver = Chromedriver::start();
-    common::ensure_agent();
-    support::init();
 
-    let broker = Mosquitto::start();
-    let state = temp_dir("agent-state");
-    let mut config =
-        AgentConfig::new(state.path().join("state"), broker.url()).printer(PRINTER, PRINTER_URI);
-    // After the printer's table, so it is the printer's: a status pace that
-    // shows the jam while it lasts.
-    config.extra = "status_interval_active = \"500ms\"".into();
-    let probe = Probe::connect(broker.port(), "browser-probe").await;
-    let _agent = AgentProcess::start(&config);
-    probe
-        .wait_for_json(
-            "spoolcast/v1/agents/bridge-1/availability",
-            |v| v["state"] == "online",
-            Duration::from_secs(20),
-        )
-        .await;
-    let hub = TestHub::start(HubOptions::new(broker.url())).await;
-    let h = hub.running.hub.clone();
-    eventually("the hub sees the printer", T, || {
-        let h = h.clone();
-        async move { h.printers.get(PRINTER).filter(|p| p.online).map(|_| ()) }
+    let installation = Installation::start(&[(PRINTER, PRINTER_URI)], |agent, _| {
+        // After the printer's table, so it is the printer's: a status pace
+        // that shows the jam while it lasts.
+        agent.extra = "status_interval_active = \"500ms\"".into();
     })
     .await;
+    let hub = &installation.hub;
     hub.add_user("alice", PW).await;
     hub.add_user("bob", PW).await;
 
@@ -472,5 +454,5 @@ async fn a_jam_shows_on_every_device_of_the_user_and_on_no_one_elses() {
     for b in [laptop, phone, bob] {
         b.close().await;
     }
-    hub.stop().await;
+    installation.hub.stop().await;
 }

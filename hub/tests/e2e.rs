@@ -11,67 +11,12 @@ mod common;
 
 use std::time::Duration;
 
-use support::{AgentConfig, AgentProcess, IppPrinter, Mosquitto, Probe, MINIMAL_PDF};
+use support::{IppPrinter, Mosquitto, Probe, MINIMAL_PDF};
 
-use common::{ensure_agent, eventually, Device, Events, HubOptions, TestHub, URL_SECRET};
+use common::{eventually, Device, Events, Installation, URL_SECRET};
 
 const PW: &str = "password-123";
 const LONG: Duration = Duration::from_secs(40);
-
-struct Rig {
-    _broker: Mosquitto,
-    agent: AgentProcess,
-    probe: Probe,
-    hub: TestHub,
-    _state: tempfile::TempDir,
-}
-
-/// Broker, agent with `printers` (id, URI), hub; returns once the hub sees
-/// every printer online.
-async fn rig(printers: &[(&str, &str)], inline_threshold: u64) -> Rig {
-    ensure_agent();
-    support::init();
-    let broker = Mosquitto::start();
-    let state = support::temp_dir("agent-state");
-    let mut config = AgentConfig::new(state.path().join("state"), broker.url());
-    for (id, uri) in printers {
-        config = config.printer(id, uri);
-    }
-    config.allow_http_documents = true;
-    // The hub's document URLs point at loopback.
-    config.allow_private_document_hosts = true;
-    let probe = Probe::connect(broker.port(), "e2e-probe").await;
-    let agent = AgentProcess::start(&config);
-    probe
-        .wait_for_json(
-            "spoolcast/v1/agents/bridge-1/availability",
-            |v| v["state"] == "online",
-            Duration::from_secs(20),
-        )
-        .await;
-    let mut o = HubOptions::new(broker.url());
-    o.inline_threshold = inline_threshold;
-    let hub = TestHub::start(o).await;
-    for (id, _) in printers {
-        let h = hub.running.hub.clone();
-        eventually(
-            &format!("the hub sees {id} online"),
-            Duration::from_secs(10),
-            || {
-                let h = h.clone();
-                async move { h.printers.get(id).filter(|p| p.online).map(|_| ()) }
-            },
-        )
-        .await;
-    }
-    Rig {
-        _broker: broker,
-        agent,
-        probe,
-        hub,
-        _state: state,
-    }
-}
 
 /// Submits and returns the new job's ID.
 async fn submit(device: &Device, printer: &str, title: &str, doc: &[u8]) -> String {
@@ -96,7 +41,7 @@ async fn all_told(streams: &[&Events], job: &str, kind: &str) -> Vec<serde_json:
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failures_reach_every_device_of_the_owner_and_printed_jobs_vanish() {
-    let r = rig(&[("lobby", "sim://lobby?ppm=600&recover=2s")], 1024).await;
+    let r = Installation::start(&[("lobby", "sim://lobby?ppm=600&recover=2s")], |_, _| {}).await;
     r.hub.add_user("alice", PW).await;
     r.hub.add_user("bob", PW).await;
     let phone = r.hub.login("alice", PW, "phone").await;
@@ -171,9 +116,9 @@ async fn failures_reach_every_device_of_the_owner_and_printed_jobs_vanish() {
 async fn a_user_cancels_a_printing_job_and_only_its_owner_can() {
     // Twenty pages at six a minute: a job that is still printing when the
     // cancel arrives.
-    let r = rig(
+    let r = Installation::start(
         &[("slow", "sim://slow?ppm=6&pages_per_job=20&warmup=0s")],
-        1024 * 1024,
+        |_, _| {},
     )
     .await;
     r.hub.add_user("alice", PW).await;
@@ -222,7 +167,10 @@ async fn a_user_cancels_a_printing_job_and_only_its_owner_can() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_ipp_printer_prints_a_document_fetched_by_signed_url_and_status_goes_stale() {
     let printer = IppPrinter::start();
-    let mut r = rig(&[("office", &printer.uri())], 1024).await;
+    let mut r = Installation::start(&[("office", &printer.uri())], |_, hub| {
+        hub.inline_threshold = 1024;
+    })
+    .await;
     r.hub.add_user("alice", PW).await;
     let phone = r.hub.login("alice", PW, "phone").await;
     let s_phone = phone.events(None).await;

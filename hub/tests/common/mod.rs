@@ -439,3 +439,67 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A whole installation for end-to-end tests: a real mosquitto, the real
+/// agent process serving `printers` (id, URI) and the hub in-process,
+/// returned once the hub sees every printer online. `configure` adjusts the
+/// agent's and the hub's settings before they start.
+pub struct Installation {
+    pub broker: crate::support::Mosquitto,
+    pub agent: crate::support::AgentProcess,
+    /// Subscribed to everything from before the agent started.
+    pub probe: crate::support::Probe,
+    pub hub: TestHub,
+    _state: TempDir,
+}
+
+impl Installation {
+    pub async fn start(
+        printers: &[(&str, &str)],
+        configure: impl FnOnce(&mut crate::support::AgentConfig, &mut HubOptions),
+    ) -> Installation {
+        use crate::support::{AgentConfig, AgentProcess, Mosquitto, Probe};
+        ensure_agent();
+        crate::support::init();
+        let broker = Mosquitto::start();
+        let state = temp_dir("agent-state");
+        let mut config = AgentConfig::new(state.path().join("state"), broker.url());
+        for (id, uri) in printers {
+            config = config.printer(id, uri);
+        }
+        // The hub's document URLs are plain http on loopback.
+        config.allow_http_documents = true;
+        config.allow_private_document_hosts = true;
+        let mut hub_options = HubOptions::new(broker.url());
+        configure(&mut config, &mut hub_options);
+        let probe = Probe::connect(broker.port(), "e2e-probe").await;
+        let agent = AgentProcess::start(&config);
+        probe
+            .wait_for_json(
+                "spoolcast/v1/agents/bridge-1/availability",
+                |v| v["state"] == "online",
+                Duration::from_secs(20),
+            )
+            .await;
+        let hub = TestHub::start(hub_options).await;
+        for (id, _) in printers {
+            let h = hub.running.hub.clone();
+            eventually(
+                &format!("the hub sees {id} online"),
+                Duration::from_secs(10),
+                || {
+                    let h = h.clone();
+                    async move { h.printers.get(id).filter(|p| p.online).map(|_| ()) }
+                },
+            )
+            .await;
+        }
+        Installation {
+            broker,
+            agent,
+            probe,
+            hub,
+            _state: state,
+        }
+    }
+}
