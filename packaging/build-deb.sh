@@ -1,20 +1,19 @@
 #!/usr/bin/env bash
-# Builds the spoolcast-agent Debian package with cargo-deb (metadata:
-# [package.metadata.deb] in the root Cargo.toml) and prints its path.
+# Builds a spoolcast Debian package with cargo-deb and prints its path:
+# spoolcast-agent ([package.metadata.deb] in the root Cargo.toml) or
+# spoolcast-hub (in hub/Cargo.toml).
 #
-#   packaging/build-deb.sh
+#   packaging/build-deb.sh [--package spoolcast-agent|spoolcast-hub]
 #       amd64 (this machine): cargo build --release, then package.
-#   packaging/build-deb.sh --binary dist/spoolcast-agent-arm64 --arch arm64
+#   packaging/build-deb.sh --binary dist/spoolcast-agent-aarch64-unknown-linux-gnu --arch arm64
 #       package a binary built elsewhere (cross/build.sh), for arm64 or
-#       armhf; nothing is compiled.
+#       armhf; nothing is compiled. Also for an amd64 binary already built
+#       (packaging/test.sh builds both packages' binaries in one go).
 #
-# Options: --binary PATH, --arch amd64|arm64|armhf (default: amd64, and only
-# with --binary for the others), --out DIR (default: target/debian).
+# Options: --package (default spoolcast-agent), --binary PATH,
+# --arch amd64|arm64|armhf (default: amd64, and only with --binary for the
+# others; the hub has no armhf package), --out DIR (default: target/debian).
 # Installs cargo-deb (pinned, ~4 min to compile) when it is missing.
-#
-# HUB: once hub/ has a daemon to ship, give hub/Cargo.toml its own
-# [package.metadata.deb] (and systemd/spoolcast-hub.service) and add a
-# --package option here that is passed to cargo deb as -p.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,20 +23,38 @@ declare -A triple=(
   [arm64]=aarch64-unknown-linux-gnu
   [armhf]=armv7-unknown-linux-gnueabihf
 )
+# The architectures each package is made for. The hub runs on servers:
+# 64-bit only (cross/build.sh builds it for aarch64, not armv7).
+declare -A arches=(
+  [spoolcast-agent]="amd64 arm64 armhf"
+  [spoolcast-hub]="amd64 arm64"
+)
 
+usage() {
+  echo "usage: $0 [--package spoolcast-agent|spoolcast-hub] [--binary PATH --arch amd64|arm64|armhf] [--out DIR]" >&2
+  exit 2
+}
+package=spoolcast-agent
 binary=
 arch=amd64
 out=target/debian
 while (($#)); do
+  (($# >= 2)) || usage
   case $1 in
-    --binary) binary=$2; shift 2 ;;
-    --arch) arch=$2; shift 2 ;;
-    --out) out=$2; shift 2 ;;
-    *) echo "usage: $0 [--binary PATH --arch amd64|arm64|armhf] [--out DIR]" >&2; exit 2 ;;
+    --package) package=$2 ;;
+    --binary) binary=$2 ;;
+    --arch) arch=$2 ;;
+    --out) out=$2 ;;
+    *) usage ;;
   esac
+  shift 2
 done
-if [[ -z ${triple[$arch]:-} ]]; then
-  echo "build-deb: unknown --arch $arch (amd64, arm64 or armhf)" >&2
+if [[ -z ${arches[$package]:-} ]]; then
+  echo "build-deb: unknown --package $package (spoolcast-agent or spoolcast-hub)" >&2
+  exit 2
+fi
+if [[ " ${arches[$package]} " != *" $arch "* ]]; then
+  echo "build-deb: no $arch package of $package (only ${arches[$package]})" >&2
   exit 2
 fi
 if [[ -z $binary && $arch != amd64 ]]; then
@@ -52,15 +69,15 @@ fi
 
 mkdir -p "$out"
 if [[ -z $binary ]]; then
-  deb=$(cargo deb -p spoolcast-agent --locked --output "$out" | tail -n 1)
+  deb=$(cargo deb -p "$package" --locked --output "$out" | tail -n 1)
 else
   # cargo-deb takes the binary from <target dir>/<triple>/release/. A private
   # target dir keeps the prebuilt binary away from cargo's own outputs.
   stage=$(mktemp -d)
   trap 'rm -rf "$stage"' EXIT
-  install -D -m 0755 "$binary" "$stage/${triple[$arch]}/release/spoolcast-agent"
+  install -D -m 0755 "$binary" "$stage/${triple[$arch]}/release/$package"
   # --no-strip: the binary is shipped exactly as it was built and tested.
-  deb=$(CARGO_TARGET_DIR=$stage cargo deb -p spoolcast-agent --no-build --no-strip \
+  deb=$(CARGO_TARGET_DIR=$stage cargo deb -p "$package" --no-build --no-strip \
     --target "${triple[$arch]}" --output "$out" | tail -n 1)
 fi
 echo "$deb"
