@@ -1,26 +1,42 @@
 #!/usr/bin/env bash
-# Runs spoolcast-agent.service under a real systemd as PID 1, on a machine
-# whose own PID 1 is not systemd (a container or VM without an init):
+# Runs spoolcast-agent.service and spoolcast-hub.service under a real
+# systemd as PID 1, on a machine whose own PID 1 is not systemd (a
+# container or VM without an init):
 #
 #   systemd/test-under-systemd.sh
 #
-# packaging/test.sh checks the unit offline only; this boots
+# packaging/test.sh checks the units offline only; this boots
 # /lib/systemd/systemd as PID 1 of private PID, mount, UTS, IPC, network
-# and cgroup namespaces and checks what only a live systemd shows:
+# and cgroup namespaces, installs both as their packages' postinst scripts
+# do, and checks what only a live systemd shows. For the agent:
 #
 # 1. Type=notify: the unit stays "activating" until the agent sends
 #    READY=1, which it does after its first broker attempt fails (a
 #    mosquitto held with SIGSTOP accepts TCP but never answers), then
 #    reports "connected to broker" once the broker answers;
 # 2. the sandbox applies: runs as `spoolcast`, NoNewPrivs, a seccomp
-#    filter, no capabilities, / and /home read-only, the StateDirectory
-#    writable, `systemd-analyze security` (live) at most 2.0;
+#    filter, no capabilities, /, /home and /etc/spoolcast read-only, the
+#    StateDirectory writable, `systemd-analyze security` (live) at most
+#    2.0;
 # 3. the watchdog (lowered to 5 s by systemd/test/, see there) keeps a
 #    healthy agent alive for over two periods, and kills and restarts one
 #    that stops pinging (SIGSTOP), with result `watchdog`;
 # 4. `systemctl stop` is graceful (the agent logs "agent stopped", exits
 #    0, and its retained availability turns "offline"), and `systemctl
 #    restart` brings up a new process that connects again.
+#
+# For the hub, with the shipped hub.toml pointed at the test's mosquitto
+# (its embedded broker would take the same port) and a user added the
+# documented way (`spoolcast-hub user add` as spoolcast-hub):
+#
+# 5. `systemctl start` returns once it sent READY=1, and by then its HTTP
+#    port answers;
+# 6. the same sandbox checks as the agent's, as spoolcast-hub;
+# 7. a login over HTTP and an authenticated request work, which is what
+#    proves the syscall filter, MemoryDenyWriteExecute= and PrivateUsers=
+#    leave argon2, SQLite, the MQTT client and tokio alone; the hub lists
+#    the agent's printer, online, from the shared broker;
+# 8. `systemctl stop` is graceful ("hub stopped", exit 0).
 #
 # Why it leaves the machine as it was: the container's root is an overlay
 # on the host's / whose upper layer is a tmpfs inside the private mount
@@ -35,12 +51,15 @@
 #
 # Needs root, cgroup2 (a hybrid host's /sys/fs/cgroup/unified is enough)
 # and no systemd as the host's PID 1 (there, run the unit directly).
-# Uses target/release/spoolcast-agent, building it first if it is absent.
+# Uses target/release/spoolcast-{agent,hub}, building one first if absent.
 set -euo pipefail
 
 readonly AGENT_ID=systemd-test
 # Every port is free in the container's own network namespace.
 readonly BROKER_PORT=1883
+# The shipped hub.toml's HTTP port.
+readonly HUB_URL=http://127.0.0.1:8080
+readonly HUB_USER=systemd-test
 readonly WATCHDOG_SEC=5
 readonly BOOT_TIMEOUT=60
 
@@ -93,7 +112,7 @@ boot() {
   mount -t tmpfs -o mode=0755,nosuid,nodev spoolcast-run "$root/run"
   mount -t tmpfs -o mode=1777,nosuid,nodev spoolcast-tmp "$root/tmp"
 
-  install_agent "$work" "$root"
+  install_spoolcast "$work" "$root"
 
   cd "$root"
   mkdir .host
@@ -109,9 +128,9 @@ boot() {
     /lib/systemd/systemd --unit=spoolcast-test.target --show-status=no
 }
 
-# What the Debian package installs, plus the test's broker and target, all
+# What the Debian packages install, plus the test's broker and target, all
 # written into the overlay (so into the namespace's tmpfs).
-install_agent() {
+install_spoolcast() {
   local work=$1 root=$2
   # Only what this test starts: no host service (cups, postgres, the
   # host's mosquitto...) is pulled in by an enabled .wants link.
@@ -122,17 +141,19 @@ install_agent() {
   od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$root/etc/machine-id"
   echo >>"$root/etc/machine-id"
 
-  install -m 0755 "$work/spoolcast-agent" "$root/usr/bin/spoolcast-agent"
-  install -m 0644 "$work/spoolcast-agent.service" "$root/usr/lib/systemd/system/spoolcast-agent.service"
-  mkdir -p "$root/etc/systemd/system/spoolcast-agent.service.d"
-  cp "$work"/dropins/*.conf "$root/etc/systemd/system/spoolcast-agent.service.d/"
-  # As the package's postinst does it.
-  if ! chroot "$root" getent passwd spoolcast >/dev/null; then
-    chroot "$root" adduser --system --group --quiet --home /var/lib/spoolcast \
-      --no-create-home spoolcast
-  fi
+  local name
   install -d -m 0755 "$root/etc/spoolcast"
-  install -m 0644 "$work/agent.toml" "$root/etc/spoolcast/agent.toml"
+  for name in spoolcast-agent spoolcast-hub; do
+    install -m 0755 "$work/$name/bin" "$root/usr/bin/$name"
+    install -m 0644 "$work/$name/unit" "$root/usr/lib/systemd/system/$name.service"
+    mkdir -p "$root/etc/systemd/system/$name.service.d"
+    cp "$work/$name"/dropins/*.conf "$root/etc/systemd/system/$name.service.d/"
+    # The package's own postinst (its #DEBHELPER# line is a comment): the
+    # user, the state directory and, for the hub, its URL-signing key.
+    chroot "$root" sh -s configure <"$work/$name/postinst"
+  done
+  install -m 0644 "$work/spoolcast-agent/config" "$root/etc/spoolcast/agent.toml"
+  install -m 0644 "$work/spoolcast-hub/config" "$root/etc/spoolcast/hub.toml"
   install -d -m 0755 "$root/etc/spoolcast-test"
   install -m 0644 "$work/mosquitto.conf" "$root/etc/spoolcast-test/mosquitto.conf"
   cat >"$root/etc/systemd/system/spoolcast-test.target" <<'EOF'
@@ -162,8 +183,8 @@ cd "$(dirname "$0")/.."
 if [[ $(readlink /proc/1/exe 2>/dev/null) == */systemd ]]; then
   fail "this machine runs systemd; install the unit and test it there instead"
 fi
-for tool in /lib/systemd/systemd unshare nsenter setpriv pivot_root /usr/sbin/mosquitto mosquitto_sub adduser; do
-  command -v "$tool" >/dev/null || fail "$tool is missing (Debian: systemd, util-linux, mosquitto, mosquitto-clients, adduser)"
+for tool in /lib/systemd/systemd unshare nsenter setpriv pivot_root runuser /usr/sbin/mosquitto mosquitto_sub adduser curl jq; do
+  command -v "$tool" >/dev/null || fail "$tool is missing (Debian: systemd, util-linux, mosquitto, mosquitto-clients, adduser, curl, jq)"
 done
 
 # The cgroup2 hierarchy: the whole of /sys/fs/cgroup, or a hybrid host's
@@ -176,11 +197,12 @@ else
   fail "no cgroup2 hierarchy mounted"
 fi
 
-agent_bin=target/release/spoolcast-agent
-if [[ ! -x $agent_bin ]]; then
-  log "building $agent_bin"
-  cargo build --release -p spoolcast-agent
-fi
+for name in spoolcast-agent spoolcast-hub; do
+  if [[ ! -x target/release/$name ]]; then
+    log "building target/release/$name"
+    cargo build --release -p "$name"
+  fi
+done
 
 work=$(mktemp -d /tmp/spoolcast-systemd.XXXXXX)
 cgroup=$cgroot$(sed -n 's/^0:://p' /proc/self/cgroup)
@@ -230,12 +252,19 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
 # Inputs for boot(), which cannot see this checkout once it has pivoted.
-mkdir "$work/root" "$work/layers" "$work/dropins"
+mkdir "$work/root" "$work/layers"
 touch "$work/console.log"
-cp "$agent_bin" "$work/spoolcast-agent"
-cp systemd/spoolcast-agent.service "$work/"
-cp systemd/test/spoolcast-agent.service.d/*.conf "$work/dropins/"
-cat >"$work/agent.toml" <<EOF
+for name in spoolcast-agent spoolcast-hub; do
+  mkdir -p "$work/$name/dropins"
+  cp "target/release/$name" "$work/$name/bin"
+  cp "systemd/$name.service" "$work/$name/unit"
+  cp "systemd/test/$name.service.d"/*.conf "$work/$name/dropins/"
+done
+cp packaging/debian/postinst "$work/spoolcast-agent/postinst"
+cp packaging/hub-debian/postinst "$work/spoolcast-hub/postinst"
+# The hub's config as shipped; systemd/test/ points it at the test's broker.
+cp packaging/hub.toml "$work/spoolcast-hub/config"
+cat >"$work/spoolcast-agent/config" <<EOF
 [agent]
 id = "$AGENT_ID"
 state_dir = "/var/lib/spoolcast"
@@ -306,17 +335,18 @@ wait_until() {
     sleep 0.2
   done
 }
+readonly AGENT=spoolcast-agent.service HUB=spoolcast-hub.service
 declare -A unit
-# Fills ${unit[...]} with the agent unit's properties $1 (comma-separated).
-show_agent() {
+# Fills ${unit[...]} with unit $1's properties $2 (comma-separated).
+show_unit() {
   local line
   unit=()
   while IFS= read -r line; do
     unit[${line%%=*}]=${line#*=}
-  done < <(inside systemctl show -p "$1" spoolcast-agent.service)
+  done < <(inside systemctl show -p "$2" "$1")
 }
-agent_prop() { inside systemctl show -P "$1" spoolcast-agent.service; }
-agent_status_is() { [[ $(agent_prop StatusText) == "$1" ]]; }
+prop() { inside systemctl show -P "$2" "$1"; }
+status_is() { [[ $(prop "$1" StatusText) == "$2" ]]; }
 # One run of the unit logged $2: the agent itself, or systemd about it.
 run_logged() {
   inside journalctl --no-pager -o cat "_SYSTEMD_INVOCATION_ID=$1" + "INVOCATION_ID=$1" | grep -qF -- "$2"
@@ -326,21 +356,70 @@ availability_is() {
   inside mosquitto_sub -h 127.0.0.1 -p "$BROKER_PORT" -C 1 -W 5 \
     -t "spoolcast/v1/agents/$AGENT_ID/availability" | grep -qF "\"state\":\"$1\""
 }
-broker_listens() { inside bash -c "exec 3<>/dev/tcp/127.0.0.1/$BROKER_PORT" 2>/dev/null; }
+listens() { inside bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
+# A run that ended with exit 0 in time, having logged $2 on its way out.
+ended_cleanly() {
+  local invocation=$1 message=$2 what=$3
+  wait_until "'$message' from $what" 5 run_logged "$invocation" "$message"
+  # "Deactivated successfully": exit 0, in time (a SIGKILL after
+  # TimeoutStopSec= would be result 'timeout').
+  run_logged "$invocation" "Deactivated successfully" || fail "$what: not a clean exit"
+}
+# `systemctl stop` of unit $1 is graceful: it logs $2 and exits 0.
+stops_cleanly() {
+  local invocation
+  invocation=$(prop "$1" InvocationID)
+  inside systemctl stop "$1"
+  [[ $(prop "$1" ActiveState) == inactive ]] || fail "stop $1: $(prop "$1" ActiveState)"
+  # An inactive unit is unloaded at once, so its Result= and exit status
+  # are gone; the journal keeps them.
+  ended_cleanly "$invocation" "$2" "stop $1"
+}
+
+# The sandbox of unit $1, as the kernel sees its running process: user $2,
+# no privilege, only its StateDirectory= (which holds file $3) writable,
+# and a live exposure of at most 2.0.
+check_sandbox() {
+  local service=$1 user=$2 file=$3 main proc_status uid gid cap exposure
+  main=$(prop "$service" MainPID)
+  proc_status=$(inside cat "/proc/$main/status")
+  field() { sed -n "s/^$1:[[:space:]]*//p" <<<"$proc_status" | tr -s '\t' ' '; }
+  uid=$(inside id -u "$user")
+  gid=$(inside id -g "$user")
+  [[ $(field Uid) == "$uid $uid $uid $uid" ]] || fail "$service: Uid: $(field Uid), not $user ($uid)"
+  [[ $(field Gid) == "$gid $gid $gid $gid" ]] || fail "$service: Gid: $(field Gid), not $user ($gid)"
+  [[ $(field NoNewPrivs) == 1 ]] || fail "$service: NoNewPrivs: $(field NoNewPrivs)"
+  [[ $(field Seccomp) == 2 ]] || fail "$service: Seccomp: $(field Seccomp), not 2 (filter)"
+  for cap in CapInh CapPrm CapEff CapBnd CapAmb; do
+    [[ $(field $cap) == 0000000000000000 ]] || fail "$service: $cap: $(field $cap)"
+  done
+  # The last mount at a path is the one the process sees.
+  # shellcheck disable=SC2016 # awk's fields.
+  mount_options() { inside awk -v at="$1" '$5 == at { o = $6 } END { print o }' "/proc/$main/mountinfo"; }
+  [[ $(mount_options /) == ro,* ]] || fail "/ is mounted '$(mount_options /)' for $service (ProtectSystem=strict)"
+  [[ $(mount_options /home) == ro,* ]] || fail "/home is mounted '$(mount_options /home)' for $service (ProtectHome=yes)"
+  # ConfigurationDirectory= bind-mounts it, writable unless ReadOnlyPaths=.
+  [[ $(mount_options /etc/spoolcast) == ro,* ]] || fail "/etc/spoolcast is mounted '$(mount_options /etc/spoolcast)' for $service"
+  [[ $(mount_options "${file%/*}") == rw,* ]] || fail "the state dir is not writable for $service"
+  [[ $(inside stat -c %U "$file") == "$user" ]] || fail "$file is not owned by $user"
+  exposure=$(inside systemd-analyze security --no-pager "$service" | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+  inside systemd-analyze security --threshold=20 "$service" >/dev/null || fail "$service: live exposure $exposure is above 2.0"
+  log "ok: $service: uid/gid $user, NoNewPrivs, seccomp, no capabilities, read-only /, /home and /etc/spoolcast, state dir writable; live exposure $exposure"
+}
 
 inside systemctl start spoolcast-test-broker.service
-wait_until "mosquitto listening on $BROKER_PORT" 10 broker_listens
+wait_until "mosquitto listening on $BROKER_PORT" 10 listens "$BROKER_PORT"
 
 # 1. Type=notify. A stopped mosquitto still completes TCP handshakes (the
 # kernel does that) but never sends CONNACK, so the agent's first attempt
 # can only fail by its connect timeout; until then it sends no READY=1 and
 # the unit must stay "activating" though its process runs.
 inside systemctl kill -s SIGSTOP spoolcast-test-broker.service
-inside systemctl start --no-block spoolcast-agent.service
+inside systemctl start --no-block "$AGENT"
 held=0
 deadline=$((SECONDS + 30))
 while :; do
-  show_agent ActiveState,SubState,MainPID,StatusText
+  show_unit "$AGENT" ActiveState,SubState,MainPID,StatusText
   case ${unit[ActiveState]} in
     activating)
       if [[ ${unit[MainPID]} != 0 ]]; then
@@ -361,79 +440,90 @@ done
   fail "after READY=1: ${unit[SubState]}, status '${unit[StatusText]}'"
 log "ok: activating ($held samples) until READY=1, then active: '${unit[StatusText]}'"
 inside systemctl kill -s SIGCONT spoolcast-test-broker.service
-wait_until "status 'connected to broker'" 45 agent_status_is "connected to broker"
+wait_until "status 'connected to broker'" 45 status_is "$AGENT" "connected to broker"
 wait_until "retained availability online" 10 availability_is online
 log "ok: broker answered: 'connected to broker', availability online"
 
-# 2. The sandbox, as the kernel sees the running process.
-main=$(agent_prop MainPID)
-proc_status=$(inside cat "/proc/$main/status")
-field() { sed -n "s/^$1:[[:space:]]*//p" <<<"$proc_status" | tr -s '\t' ' '; }
-uid=$(inside id -u spoolcast)
-gid=$(inside id -g spoolcast)
-[[ $(field Uid) == "$uid $uid $uid $uid" ]] || fail "Uid: $(field Uid), not spoolcast ($uid)"
-[[ $(field Gid) == "$gid $gid $gid $gid" ]] || fail "Gid: $(field Gid), not spoolcast ($gid)"
-[[ $(field NoNewPrivs) == 1 ]] || fail "NoNewPrivs: $(field NoNewPrivs)"
-[[ $(field Seccomp) == 2 ]] || fail "Seccomp: $(field Seccomp), not 2 (filter)"
-for cap in CapInh CapPrm CapEff CapBnd CapAmb; do
-  [[ $(field $cap) == 0000000000000000 ]] || fail "$cap: $(field $cap)"
-done
-# The last mount at a path is the one the process sees.
-# shellcheck disable=SC2016 # awk's fields.
-mount_options() { inside awk -v at="$1" '$5 == at { o = $6 } END { print o }' "/proc/$main/mountinfo"; }
-[[ $(mount_options /) == ro,* ]] || fail "/ is mounted '$(mount_options /)' for the agent (ProtectSystem=strict)"
-[[ $(mount_options /home) == ro,* ]] || fail "/home is mounted '$(mount_options /home)' for the agent (ProtectHome=yes)"
-[[ $(mount_options /var/lib/spoolcast) == rw,* ]] || fail "the state dir is not writable for the agent"
-[[ $(inside stat -c %U /var/lib/spoolcast/journal.sqlite3) == spoolcast ]] || fail "the agent's journal is not owned by spoolcast"
-exposure=$(inside systemd-analyze security --no-pager spoolcast-agent.service | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
-inside systemd-analyze security --threshold=20 spoolcast-agent.service >/dev/null || fail "live exposure $exposure is above 2.0"
-log "ok: uid/gid spoolcast, NoNewPrivs, seccomp, no capabilities, read-only / and /home, state dir writable; live exposure $exposure"
+# 2. The sandbox.
+check_sandbox "$AGENT" spoolcast /var/lib/spoolcast/journal.sqlite3
 
 # 3. The watchdog: a healthy agent outlives two periods; a frozen one is
 # killed and restarted.
-[[ $(agent_prop WatchdogUSec) == "${WATCHDOG_SEC}s" ]] || fail "WatchdogUSec is $(agent_prop WatchdogUSec), not the drop-in's ${WATCHDOG_SEC}s"
-restarts=$(agent_prop NRestarts)
+[[ $(prop "$AGENT" WatchdogUSec) == "${WATCHDOG_SEC}s" ]] || fail "WatchdogUSec is $(prop "$AGENT" WatchdogUSec), not the drop-in's ${WATCHDOG_SEC}s"
+main=$(prop "$AGENT" MainPID)
+restarts=$(prop "$AGENT" NRestarts)
 sleep $((2 * WATCHDOG_SEC + 2))
-show_agent ActiveState,MainPID,NRestarts
+show_unit "$AGENT" ActiveState,MainPID,NRestarts
 [[ ${unit[ActiveState]} == active && ${unit[MainPID]} == "$main" && ${unit[NRestarts]} == "$restarts" ]] ||
   fail "after $((2 * WATCHDOG_SEC + 2)) s: ${unit[ActiveState]}, PID ${unit[MainPID]} (was $main), ${unit[NRestarts]} restarts"
 log "ok: alive and pinging for $((2 * WATCHDOG_SEC + 2)) s (WatchdogSec=${WATCHDOG_SEC}s)"
-invocation=$(agent_prop InvocationID)
-inside systemctl kill --kill-who=main -s SIGSTOP spoolcast-agent.service
+invocation=$(prop "$AGENT" InvocationID)
+inside systemctl kill --kill-who=main -s SIGSTOP "$AGENT"
 restarted() {
-  show_agent ActiveState,MainPID,NRestarts
+  show_unit "$AGENT" ActiveState,MainPID,NRestarts
   [[ ${unit[ActiveState]} == active && ${unit[MainPID]} != "$main" && ${unit[NRestarts]} == $((restarts + 1)) ]]
 }
 # The watchdog period, RestartSec=5s, and a start.
 wait_until "restart by the watchdog" $((WATCHDOG_SEC + 5 + 20)) restarted
 run_logged "$invocation" "Failed with result 'watchdog'" || fail "restarted, but not for the watchdog"
 log "ok: frozen agent killed (result 'watchdog') and restarted as PID ${unit[MainPID]}"
-wait_until "status 'connected to broker' after the restart" 45 agent_status_is "connected to broker"
+wait_until "status 'connected to broker' after the restart" 45 status_is "$AGENT" "connected to broker"
 
 # 4. A graceful stop.
-invocation=$(agent_prop InvocationID)
-inside systemctl stop spoolcast-agent.service
-[[ $(agent_prop ActiveState) == inactive ]] || fail "stop: $(agent_prop ActiveState)"
-# An inactive unit is unloaded at once, so its Result= and exit status are
-# gone; the journal keeps them. "Deactivated successfully": exit 0, in time
-# (a SIGKILL after TimeoutStopSec= would be result 'timeout').
-wait_until "'agent stopped' in the journal" 5 run_logged "$invocation" "agent stopped"
-run_logged "$invocation" "Deactivated successfully" || fail "stop: not a clean exit"
+stops_cleanly "$AGENT" "agent stopped"
 availability_is offline || fail "retained availability is not offline after the stop"
 log "ok: stop: exit 0, 'agent stopped' logged, availability offline"
 
-# 5. Restart: a new process, stopped gracefully too, and connected again.
-inside systemctl start spoolcast-agent.service
-main=$(agent_prop MainPID)
-invocation=$(agent_prop InvocationID)
-inside systemctl restart spoolcast-agent.service
-show_agent ActiveState,MainPID
+# Then a restart: a new process, stopped gracefully too, and connected again.
+inside systemctl start "$AGENT"
+main=$(prop "$AGENT" MainPID)
+invocation=$(prop "$AGENT" InvocationID)
+inside systemctl restart "$AGENT"
+show_unit "$AGENT" ActiveState,MainPID
 [[ ${unit[ActiveState]} == active && ${unit[MainPID]} != "$main" ]] ||
   fail "restart: ${unit[ActiveState]}, PID ${unit[MainPID]} (was $main)"
-wait_until "'agent stopped' from the restarted run" 5 run_logged "$invocation" "agent stopped"
-run_logged "$invocation" "Deactivated successfully" || fail "restart: not a clean exit of the old run"
-wait_until "status 'connected to broker' after restart" 45 agent_status_is "connected to broker"
+ended_cleanly "$invocation" "agent stopped" "the restarted run"
+wait_until "status 'connected to broker' after restart" 45 status_is "$AGENT" "connected to broker"
 wait_until "retained availability online after restart" 10 availability_is online
 log "ok: restart: PID $main stopped gracefully, PID ${unit[MainPID]} connected"
+
+# 5. The hub: a user added as the docs say, before the first start, with
+# the daemon's rights (so the database it creates is the daemon's).
+password=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
+inside runuser -u spoolcast-hub -- spoolcast-hub -c /etc/spoolcast/hub.toml user add "$HUB_USER" <<<"$password" ||
+  fail "spoolcast-hub user add"
+# Type=notify: `systemctl start` returns at READY=1, which the hub sends
+# once the port listens, so the port must answer at once.
+inside systemctl start "$HUB"
+show_unit "$HUB" ActiveState,SubState,StatusText
+[[ ${unit[ActiveState]} == active && ${unit[SubState]} == running ]] || fail "$HUB: ${unit[ActiveState]}/${unit[SubState]} after start"
+listens "${HUB_URL##*:}" || fail "$HUB is active, but nothing listens on $HUB_URL"
+# The hub started with url_secret_file set, so it read the key the
+# postinst made for it alone.
+key=$(inside stat -c '%U:%G %a' /etc/spoolcast/hub-url.key)
+[[ $key == "root:spoolcast-hub 640" ]] || fail "/etc/spoolcast/hub-url.key is $key, not root:spoolcast-hub 640"
+log "ok: $HUB active after READY=1: '${unit[StatusText]}', URL key $key"
+
+# 6. The sandbox.
+check_sandbox "$HUB" spoolcast-hub /var/lib/spoolcast-hub/hub.db
+
+# 7. Login and an authenticated request (argon2, SQLite, tokio under the
+# sandbox), then the agent's printer as the hub heard it from the broker.
+login=$(jq -nc --arg u "$HUB_USER" --arg p "$password" '{username: $u, password: $p, device: "systemd test"}')
+token=$(inside curl -fsS -H 'Content-Type: application/json' -d "$login" "$HUB_URL/api/login" | jq -er .token) ||
+  fail "POST /api/login as $HUB_USER"
+hub_get() { inside curl -fsS -H "Authorization: Bearer $token" "$HUB_URL$1"; }
+[[ $(hub_get /api/me | jq -r .name) == "$HUB_USER" ]] || fail "GET /api/me: $(hub_get /api/me)"
+log "ok: $HUB: login and GET /api/me as $HUB_USER"
+lists_agent_printer() {
+  hub_get /api/printers | jq -e --arg agent "$AGENT_ID" \
+    'any(.printers[]; .id == "office" and .agent_id == $agent and .online)' >/dev/null
+}
+wait_until "printer 'office' of $AGENT_ID online in GET /api/printers" 10 lists_agent_printer
+log "ok: $HUB lists printer 'office' of $AGENT_ID, online"
+
+# 8. A graceful stop.
+stops_cleanly "$HUB" "hub stopped"
+log "ok: $HUB stop: exit 0, 'hub stopped' logged"
 
 log "all checks passed in $((SECONDS - started)) s"
