@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tempfile::TempDir;
 
+use support::disk::SpoolDisk;
 use support::rig::is_final;
 use support::sinks::{LpdSink, RawSink};
 use support::snmpsim::{agent_fixture, SnmpSim};
@@ -130,14 +131,34 @@ struct RawRig {
     probe: Probe,
     agent: AgentProcess,
     _state: TempDir,
+    /// The agent's own disk, when it has one (declared after the agent, so
+    /// it is unmounted after the agent is gone).
+    disk: Option<SpoolDisk>,
 }
 
 impl RawRig {
     async fn start(printer: PrinterToml) -> RawRig {
+        RawRig::start_with(printer, None).await
+    }
+
+    /// With the agent's journal and spool on a tmpfs of its own, which the
+    /// test can fill ([`RawRig::disk`]).
+    async fn start_on_own_disk(printer: PrinterToml) -> RawRig {
+        let disk = SpoolDisk::mount();
+        if let Some(why) = disk.unavailable() {
+            panic!("this test needs a tmpfs of its own (root or `sudo -n mount`): {why}");
+        }
+        RawRig::start_with(printer, Some(disk)).await
+    }
+
+    async fn start_with(printer: PrinterToml, disk: Option<SpoolDisk>) -> RawRig {
         support::init();
         let broker = Mosquitto::start();
         let state = temp_dir("raw-agent-state");
-        let mut config = AgentConfig::new(state.path().join("state"), broker.url());
+        let state_dir = disk
+            .as_ref()
+            .map_or_else(|| state.path().join("state"), SpoolDisk::state_dir);
+        let mut config = AgentConfig::new(state_dir, broker.url());
         // No `printers`: the whole table (with the keys AgentConfig does not
         // render) goes in as raw text.
         config.extra = printer.text();
@@ -149,6 +170,7 @@ impl RawRig {
             probe,
             agent,
             _state: state,
+            disk,
         };
         rig.eventually("the agent online", T, |r| {
             !r.online_connections().is_empty()
@@ -160,6 +182,13 @@ impl RawRig {
 
     fn state_topic(job_id: &str) -> String {
         format!("spoolcast/v1/printers/{PRINTER}/jobs/{job_id}/state")
+    }
+
+    /// The agent's own disk ([`RawRig::start_on_own_disk`]).
+    fn disk(&mut self) -> &mut SpoolDisk {
+        self.disk
+            .as_mut()
+            .expect("the rig was started on its own disk")
     }
 
     async fn offer(&self, job_id: &str, bytes: &[u8]) {
@@ -604,6 +633,38 @@ async fn a_jam_or_no_paper_during_the_job_stops_it_until_cleared() {
     assert_eq!(sink.connections(), 1);
 }
 
+/// Out of paper after the data went out, for longer than the stopped
+/// deadline: the agent stops waiting, but a raw printer cannot be told to
+/// drop a job, so it prints it once paper is loaded. The job ends `aborted`
+/// + `outcome-unknown`, never "cancelled" (found by the fault-injection
+/// suite, `chaos/`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_the_printer_still_holds_at_the_deadline_ends_outcome_unknown() {
+    let sim = start_sim();
+    let sink = RawSink::start();
+    let rig = RawRig::start(
+        PrinterToml::new(sink.uri())
+            .snmp(&sim)
+            .stopped_deadline("3s"),
+    )
+    .await;
+    let job = unique_job_id("raw");
+    rig.offer(&job, &document(10_000, 9)).await;
+    raw_jobs(&sink, 1).await;
+    set(&sim, ERROR_STATE, 'x', "4000").await;
+
+    let fin = rig.wait_final(&job, T).await;
+    assert_eq!(fin["state"], "aborted", "{fin}");
+    assert!(has_reason(&fin, "deadline-exceeded"), "{fin}");
+    assert!(has_reason(&fin, "outcome-unknown"), "{fin}");
+    assert!(has_reason(&fin, "media-empty"), "{fin}");
+    let message = fin["message"].as_str().unwrap_or_default();
+    assert!(message.contains("may still print"), "{fin}");
+    assert!(!message.contains("cancelled"), "{fin}");
+    rig.assert_well_formed(&job);
+    assert_eq!(sink.connections(), 1, "sent once");
+}
+
 /// A printer jammed before the job starts is not fed: the job waits in
 /// `stopped`, the data goes out once the jam clears, and the pages are
 /// counted from the counter as it stood right before sending.
@@ -689,6 +750,38 @@ async fn lpd_with_snmp_is_aborted_when_the_counter_never_moves() {
     assert_eq!(jobs.len(), 1);
     assert!(jobs[0].data() == doc);
     assert!(lpd.errors().is_empty(), "{:?}", lpd.errors());
+}
+
+/// The disk fills up while a job's data is on its way: the data goes out
+/// whole, but the journal cannot take the new phase. The agent must not
+/// then read its stale phase as a crash mid-send (`aborted` +
+/// `outcome-unknown`): it writes the phase once it can and follows the
+/// page counter (found by the fault-injection suite, `chaos/`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_disk_right_after_sending_is_not_taken_for_a_crash_mid_send() {
+    let sim = start_sim();
+    let sink = RawSink::start();
+    sink.set_stall(true);
+    let mut rig = RawRig::start_on_own_disk(PrinterToml::new(sink.uri()).snmp(&sim)).await;
+    let job = unique_job_id("raw");
+    // More than the socket buffers hold: the send waits for the sink.
+    let doc = document(8 * 1024 * 1024, 11);
+    rig.offer(&job, &doc).await;
+    rig.wait_state(&job, |v| is_state(v, "processing")).await;
+    rig.disk().fill().expect("fill the agent's disk");
+    sink.set_stall(false);
+    raw_jobs(&sink, 1).await;
+    set(&sim, PAGE_COUNT, 'c', "1001").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(rig.final_state(&job).is_none(), "{:?}", rig.states(&job));
+
+    rig.disk().free().expect("free the agent's disk");
+    let fin = rig.wait_final(&job, T).await;
+    assert_eq!(fin["state"], "completed", "{fin}");
+    assert_eq!(fin["evidence"], "page-counter", "{fin}");
+    rig.assert_well_formed(&job);
+    assert_eq!(sink.jobs(), vec![doc], "sent once, whole");
+    assert_eq!(sink.connections(), 1);
 }
 
 // ---------------------------------------------------------------------------

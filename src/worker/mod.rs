@@ -169,6 +169,24 @@ impl Worker {
         self.mqtt.outbox_changed();
     }
 
+    /// Journals a phase change that crash recovery decides on, retrying
+    /// while the journal fails (a full disk): dropped, it would leave the
+    /// old phase for the next look at the journal to act on, and a raw job
+    /// sent whole would pass for one cut off mid-send (found by the
+    /// fault-injection suite, `chaos/`). A row that moved on meanwhile (a
+    /// cancel ended the job) is left as it is.
+    async fn advance_surely(&self, job: &JobRow, from: Phase, to: Phase) {
+        loop {
+            match self.journal.advance(&job.key.job_id, from, to, None) {
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, phase = ?to, "cannot journal the job's phase; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
     fn finish(&self, job: &mut JobRow, state: JobStateKind, reason: &str, message: String) {
         self.record(
             job,
@@ -288,7 +306,20 @@ impl Worker {
             if let Engine::Sim(engine) = &self.engine {
                 engine.cancel(job.key.job_id.as_str());
             }
-            // Raw engines cannot cancel: the bytes are with the device.
+            // Raw engines cannot cancel: once the bytes are with the device
+            // it prints them when the condition clears, whatever we say
+            // (found by the fault-injection suite, `chaos/`).
+            if matches!(self.engine, Engine::Raw(_)) && job.phase != Phase::Queued {
+                fin.reasons.push(reasons::OUTCOME_UNKNOWN.to_string());
+                fin.message = Some(format!(
+                    "the printer needed attention ({}) for {}; it already has the data and cannot \
+                     be told to drop it, so it may still print",
+                    job.status.reasons.join(", "),
+                    humantime::format_duration(Duration::from_secs(
+                        self.printer.stopped_deadline.as_secs()
+                    ))
+                ));
+            }
             if let (Engine::Ipp(engine), Some(id)) = (&self.engine, job.engine_job_id) {
                 if let Err(e) = engine.cancel(id).await {
                     tracing::warn!(error = %e, engine_job = id, "could not cancel the engine job at the deadline");

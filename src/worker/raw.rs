@@ -157,18 +157,16 @@ impl Worker {
                 let _ = self
                     .journal
                     .set_raw_progress(&job.key.job_id, None, Some(now));
-                let _ =
-                    self.journal
-                        .advance(&job.key.job_id, Phase::Sending, Phase::Submitted, None);
+                self.advance_surely(job, Phase::Sending, Phase::Submitted)
+                    .await;
                 job.phase = Phase::Submitted;
                 job.sent_at = Some(now);
                 Ok(())
             }
             Err(e) if !e.maybe_sent => {
                 // Nothing left: safe to try again from the start.
-                let _ = self
-                    .journal
-                    .advance(&job.key.job_id, Phase::Sending, Phase::Queued, None);
+                self.advance_surely(job, Phase::Sending, Phase::Queued)
+                    .await;
                 job.phase = Phase::Queued;
                 if e.error.is_transient() {
                     self.unreachable(job, &e.error, shutdown, self.printer.poll_interval_max)
