@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
 
@@ -60,15 +61,10 @@ async fn hold(stop: &CancellationToken, d: Duration) {
 
 /// Picks one of `choices` with probability proportional to its weight.
 fn pick<T: Copy>(rng: &mut StdRng, choices: &[(T, u32)]) -> T {
-    let total: u32 = choices.iter().map(|(_, w)| w).sum();
-    let mut roll = rng.random_range(0..total);
-    for (choice, weight) in choices {
-        if roll < *weight {
-            return *choice;
-        }
-        roll -= weight;
-    }
-    choices[choices.len() - 1].0
+    choices
+        .choose_weighted(rng, |(_, weight)| *weight)
+        .expect("fault weights are positive")
+        .0
 }
 
 /// Jobs the real printers have seen arrive so far: IPP jobs started,
@@ -103,6 +99,9 @@ pub async fn agent_lane(rig: Arc<Rig>, ledger: Ledger, mut rng: StdRng, stop: Ca
                     std::thread::sleep(ARRIVAL_POLL);
                 }
             }
+            if s.is_cancelled() {
+                return;
+            }
             let fault = if arrived {
                 Fault::AgentKillOnArrival
             } else {
@@ -126,13 +125,12 @@ pub async fn agent_lane(rig: Arc<Rig>, ledger: Ledger, mut rng: StdRng, stop: Ca
 /// non-zero). Any other exit is a crash, and an incident.
 pub async fn supervisor_lane(rig: Arc<Rig>, ledger: Ledger, stop: CancellationToken) {
     while idle(&stop, SUPERVISE_EVERY).await {
-        if rig.agent_held.load(Ordering::SeqCst) {
-            continue;
-        }
         let (r, l) = (rig.clone(), ledger.clone());
         blocking(move || {
             let mut agent = r.agent();
-            if agent.is_running() {
+            // Checked under the agent's lock: the agent lane raises the flag
+            // before it takes the lock to kill.
+            if r.agent_held.load(Ordering::SeqCst) || agent.is_running() {
                 return;
             }
             let log = agent.log();

@@ -1,11 +1,12 @@
 //! The users: N jobs submitted through the hub's HTTP API from their
 //! devices, a few of them cancelled again, while the chaos lanes run.
 //!
-//! Submission is paced by the printers, not by a clock: each printer has at
-//! most a few unfinished jobs at a time, so a printer that is stopped or
-//! slow is not buried under a queue it could never drain, and a fast one
-//! is kept busy. Which printer, user, device, title, size and whether to
-//! cancel is drawn from the seeded RNG.
+//! Jobs come at random moments at a mean rate (`--rate`), so each fault
+//! meets a known share of the jobs whatever the machine's speed, and are
+//! held back by the printers: each printer has at most a few unfinished
+//! jobs at a time, so one that is stopped or slow is not buried under a
+//! queue it could never drain. Which printer, user, device, title, size and
+//! whether to cancel is drawn from the seeded RNG.
 
 use std::collections::HashMap;
 use std::sync::Arc;

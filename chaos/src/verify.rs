@@ -135,6 +135,7 @@ fn unknown_causes(
                 Fault::RawReset,
                 Fault::RawJam,
                 Fault::RawPaperOut,
+                Fault::RawPaperOutLong,
                 Fault::RawSnmpSilent,
                 Fault::RawStall,
             ],

@@ -108,6 +108,8 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<ItemResult> {
         }
     }
 
+    drop(swarm);
+    hub.stop().await;
     let goal = 1.5 * ACTIVE_INTERVAL + 0.1;
     let mut out = ItemResult::default();
     out.row(
