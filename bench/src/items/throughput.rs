@@ -28,8 +28,10 @@ const BACKLOG: u64 = 64;
 const STATES: &str = "spoolcast/v1/printers/raw/jobs/+/state";
 const SYNC_CALLS: &str = "fsync,fdatasync,sync_file_range,syncfs,msync";
 
-#[derive(Default)]
+/// What a producer has done so far; the cursor carries over between
+/// calls of [`produce`], so no state arriving in between is missed.
 struct Progress {
+    cursor: usize,
     offered: u64,
     finals: u64,
     not_completed: u64,
@@ -54,7 +56,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<ItemResult> {
     let dir = state_dir.clone();
     let before = tokio::task::spawn_blocking(move || fsync_rate(&dir, fsync_span)).await??;
 
-    let mut p = Progress::default();
+    let mut p = Progress::new(&tap);
     let cpu0 = cpu_seconds(agent.pid())?;
     let w0 = now_ns() + warmup.as_nanos() as u64;
     let w1 = w0 + window.as_nanos() as u64;
@@ -109,6 +111,18 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<ItemResult> {
     Ok(out)
 }
 
+impl Progress {
+    fn new(tap: &Tap) -> Progress {
+        Progress {
+            cursor: tap.len(),
+            offered: 0,
+            finals: 0,
+            not_completed: 0,
+            in_window: 0,
+        }
+    }
+}
+
 /// Publishes offers (at most `max_offers` in all, at most [`BACKLOG`]
 /// unfinished) and counts final states until `done`.
 async fn produce(
@@ -119,10 +133,9 @@ async fn produce(
     window: (u64, u64),
     done: impl Fn(&Progress) -> bool,
 ) -> anyhow::Result<()> {
-    let mut cursor = tap.len();
     let give_up = now_ns() + 600_000_000_000;
     while !done(p) {
-        for m in tap.since(&mut cursor) {
+        for m in tap.since(&mut p.cursor) {
             let v = m.json();
             if topic_matches(STATES, &m.topic) && is_final(&v) {
                 p.finals += 1;
@@ -172,7 +185,7 @@ async fn count_syncs(
     })
     .await?;
     let busy = trace(agent.pid(), &dir.path().join("busy"), async {
-        let mut p = Progress::default();
+        let mut p = Progress::new(tap);
         produce(tap, doc, &mut p, jobs, (0, 0), |p| p.finals >= jobs).await?;
         // The last jobs' outbox rows are deleted on their PUBACKs.
         tokio::time::sleep(Duration::from_secs(2)).await;
