@@ -41,6 +41,8 @@ pub struct AgentSection {
     pub allow_private_document_hosts: bool,
     /// Upper bound on a document's declared and actual size.
     pub max_document_size: u64,
+    /// A document download that receives nothing for this long fails.
+    pub document_idle_timeout: Duration,
 }
 
 /// `[mqtt]`
@@ -197,6 +199,8 @@ struct RawAgent {
     allow_private_document_hosts: bool,
     #[serde(default = "default_max_document_size")]
     max_document_size: u64,
+    #[serde(default = "default_document_idle_timeout", with = "humantime_serde")]
+    document_idle_timeout: Duration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -269,6 +273,9 @@ fn default_state_dir() -> PathBuf {
 }
 fn default_retention() -> Duration {
     Duration::from_secs(7 * 24 * 3600)
+}
+fn default_document_idle_timeout() -> Duration {
+    Duration::from_secs(60)
 }
 fn default_max_document_size() -> u64 {
     64 * 1024 * 1024
@@ -379,6 +386,9 @@ fn existing_file(key: &str, path: Option<PathBuf>) -> Result<Option<PathBuf>> {
 impl RawConfig {
     fn validate(self) -> Result<Config> {
         let id: AgentId = self.agent.id.parse().map_err(|e| bad("agent.id", e))?;
+        if self.agent.document_idle_timeout < Duration::from_secs(1) {
+            return Err(bad("agent.document_idle_timeout", "must be at least 1s"));
+        }
         if self.agent.max_document_size == 0 {
             return Err(bad("agent.max_document_size", "must be greater than 0"));
         }
@@ -389,6 +399,7 @@ impl RawConfig {
             allow_http_documents: self.agent.allow_http_documents,
             allow_private_document_hosts: self.agent.allow_private_document_hosts,
             max_document_size: self.agent.max_document_size,
+            document_idle_timeout: self.agent.document_idle_timeout,
         };
         let mqtt = self.mqtt.validate(&id)?;
         if self.printer.is_empty() {
@@ -646,9 +657,10 @@ fn secret(key: &str, file: Option<PathBuf>, env: Option<String>) -> Result<Optio
     match (file, env) {
         (Some(_), Some(_)) => Err(bad(key, "set either the _file or the _env key, not both")),
         (Some(path), None) => {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| bad(key, format!("cannot read {}: {e}", path.display())))?;
-            let line = text.lines().next().unwrap_or("").trim_end().to_string();
+            let line = spoolcast_tls::read_secret_line(&path)
+                .map_err(|e| bad(key, format!("cannot read {}: {e}", path.display())))?
+                .trim_end()
+                .to_string();
             if line.is_empty() {
                 return Err(bad(key, format!("{} is empty", path.display())));
             }

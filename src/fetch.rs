@@ -86,8 +86,9 @@ impl FetchPolicy {
         }
     }
 
-    /// The HTTP client that fetches documents under this policy.
-    fn client(&self) -> reqwest::Result<reqwest::Client> {
+    /// The HTTP client that fetches documents under this policy; a
+    /// download that receives nothing for `idle` fails.
+    fn client(&self, idle: Duration) -> reqwest::Result<reqwest::Client> {
         let policy = *self;
         let redirects = redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() > MAX_REDIRECTS {
@@ -101,6 +102,9 @@ impl FetchPolicy {
         let mut builder = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(TOTAL_TIMEOUT)
+            // A server that stops sending but keeps the socket open would
+            // otherwise hold the printer's queue for the whole TOTAL_TIMEOUT.
+            .read_timeout(idle)
             .redirect(redirects);
         if !self.allow_private {
             builder = builder.dns_resolver(Arc::new(PublicOnly {
@@ -119,10 +123,10 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
-    pub fn new(policy: FetchPolicy) -> reqwest::Result<Fetcher> {
+    pub fn new(policy: FetchPolicy, idle: Duration) -> reqwest::Result<Fetcher> {
         Ok(Fetcher {
             policy,
-            client: policy.client()?,
+            client: policy.client(idle)?,
         })
     }
 

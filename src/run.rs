@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, Notify};
 
 use crate::config::Config;
 use crate::config::{EngineKind, PrinterConfig};
-use crate::engine::ipp::IppEngine;
+use crate::engine::ipp::{HttpClients, IppEngine};
 use crate::engine::raw::RawEngine;
 use crate::engine::sim::SimEngine;
 use crate::error::{Error, Result};
@@ -66,16 +66,20 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<()> {
         session_stop.clone(),
     ));
 
-    let http = Fetcher::new(FetchPolicy {
-        allow_http: config.agent.allow_http_documents,
-        allow_private: config.agent.allow_private_document_hosts,
-    })
+    let http = Fetcher::new(
+        FetchPolicy {
+            allow_http: config.agent.allow_http_documents,
+            allow_private: config.agent.allow_private_document_hosts,
+        },
+        config.agent.document_idle_timeout,
+    )
     .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
     let mut wake = HashMap::new();
     let mut status = HashMap::new();
     let mut tasks = Vec::new();
+    let mut clients = HttpClients::default();
     for printer in &config.printers {
-        let (engine, source) = build_engine(printer)?;
+        let (engine, source) = build_engine(printer, &mut clients)?;
         let woken = Arc::new(Notify::new());
         let changed = Arc::new(Notify::new());
         let (status_tx, status_rx) = mpsc::unbounded_channel();
@@ -130,7 +134,10 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<()> {
 
 /// The engine of a printer and the status sources it shares with its
 /// status task.
-pub fn build_engine(printer: &PrinterConfig) -> Result<(Engine, Arc<StatusSource>)> {
+pub fn build_engine(
+    printer: &PrinterConfig,
+    clients: &mut HttpClients,
+) -> Result<(Engine, Arc<StatusSource>)> {
     if let (EngineKind::Sim, Some(options)) = (printer.engine, printer.sim) {
         // One simulated device, shared by the worker and the status task.
         let device = SimEngine::new(printer.uri.host_str().unwrap_or_default(), options);
@@ -141,7 +148,7 @@ pub fn build_engine(printer: &PrinterConfig) -> Result<(Engine, Arc<StatusSource
     }
     let snmp = printer.snmp.clone().map(SnmpClient::new);
     if printer.engine.has_status_channel() {
-        let ipp = IppEngine::new(printer)
+        let ipp = IppEngine::new(printer, clients)
             .map_err(|e| Error::Config(format!("printer {}: {e}", printer.id)))?;
         Ok((
             Engine::Ipp(ipp.clone()),

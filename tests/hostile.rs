@@ -672,6 +672,37 @@ async fn a_document_body_that_never_ends_stops_at_the_declared_size() {
     survived(&mut rig, SMALL).await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_document_server_that_stalls_mid_body_fails_the_job_after_the_idle_timeout() {
+    let doc = vec![b'%'; 256 * 1024];
+    let stuck_doc = doc.clone();
+    let stuck = HostileHttp::start(move |_| Reply::Stall {
+        content_type: PDF,
+        length: stuck_doc.len(),
+        prefix: stuck_doc[..1000].to_vec(),
+    });
+    let mut rig = rig(|c| {
+        c.allow_http_documents = true;
+        c.allow_private_document_hosts = true;
+        agent_env(c, "DOCUMENT_IDLE_TIMEOUT", "2s");
+    })
+    .await;
+    let job = unique_job_id("ok");
+    let url = format!("http://127.0.0.1:{}/doc", stuck.port());
+    let started = Instant::now();
+    rig.offer_json(&url_offer(&job, &url, &doc)).await;
+    let fin = rig.wait_final(&job, T).await;
+    assert_rejected(&fin, "document-fetch-failed", &["timed out"]);
+    // The idle timeout fired, not the 30 min total one.
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_spool_clean(&rig);
+    survived(&mut rig, SMALL).await;
+}
+
 // ---------------------------------------------------------------------------
 // Hostile printers
 

@@ -259,3 +259,37 @@ async fn a_job_the_device_had_before_a_crash_is_not_printed_again() {
     let fin = rig.wait_final(&next).await;
     assert_eq!(fin["state"], "completed", "{fin}");
 }
+
+/// At start every printer publishes its first status at once, far more
+/// than the session's in-flight window: each must still reach the broker
+/// (held back until PUBACKs free the window), not wait for the hourly
+/// heartbeat.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_printers_first_status_reaches_the_broker_in_a_burst() {
+    support::init();
+    const PRINTERS: usize = 300;
+    let broker = Mosquitto::start();
+    let state = temp_dir("agent-state");
+    let mut config = AgentConfig::new(state.path().join("state"), broker.url());
+    for i in 0..PRINTERS {
+        config = config.printer(&format!("p{i}"), &format!("sim://p{i}"));
+    }
+    let probe = Probe::connect_with(
+        broker.port(),
+        "hub-probe",
+        &["spoolcast/v1/printers/+/status"],
+    )
+    .await;
+    let _agent = AgentProcess::start(&config);
+    let deadline = tokio::time::Instant::now() + T;
+    let seen = loop {
+        let mut topics: Vec<String> = probe.messages().into_iter().map(|m| m.topic).collect();
+        topics.sort();
+        topics.dedup();
+        if topics.len() == PRINTERS || tokio::time::Instant::now() > deadline {
+            break topics.len();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(seen, PRINTERS, "printers whose status arrived");
+}

@@ -4,7 +4,7 @@
 
 mod demo;
 
-use std::io::Read as _;
+use std::io::{BufRead as _, Read as _};
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
@@ -97,13 +97,16 @@ fn init_logging(format: LogFormat) {
 
 fn read_password(file: Option<&PathBuf>) -> anyhow::Result<String> {
     let text = match file {
-        Some(path) => {
-            std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?
-        }
+        Some(path) => spoolcast_tls::read_secret_line(path)
+            .with_context(|| format!("read {}", path.display()))?,
         None => {
+            // Only the first line counts; the bound keeps a mistaken pipe
+            // (a whole file) from being read into memory.
             let mut s = String::new();
             std::io::stdin()
-                .read_to_string(&mut s)
+                .lock()
+                .take(spoolcast_tls::MAX_SECRET_FILE)
+                .read_line(&mut s)
                 .context("read the password from stdin")?;
             s
         }

@@ -40,7 +40,7 @@ impl Signer {
     /// Reads the key from a file (its bytes, trailing newline removed; at
     /// least 16 bytes).
     pub fn from_file(path: &std::path::Path) -> Result<Signer> {
-        let mut key = std::fs::read(path).map_err(|e| {
+        let mut key = spoolcast_tls::read_secret(path).map_err(|e| {
             Error::Config(format!(
                 "hub.url_secret_file: cannot read {}: {e}",
                 path.display()

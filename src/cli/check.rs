@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use spoolcast_agent::config::Config;
+use spoolcast_agent::engine::ipp::HttpClients;
 use spoolcast_agent::engine::ipp::IppEngine;
 use spoolcast_agent::run::build_engine;
 use spoolcast_agent::worker::Engine;
@@ -67,9 +68,10 @@ pub async fn check(config: &Config) -> anyhow::Result<ExitCode> {
         Err(e) => report.line(false, "broker", format!("{broker}: {e:#}")),
     }
 
+    let mut clients = HttpClients::default();
     for printer in &config.printers {
         let what = format!("printer {}", printer.id);
-        let (engine, source) = match build_engine(printer) {
+        let (engine, source) = match build_engine(printer, &mut clients) {
             Ok(built) => built,
             Err(e) => {
                 report.line(false, &what, e);

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use chrono::Utc;
 use spoolcast_agent::config::Config;
+use spoolcast_agent::engine::ipp::HttpClients;
 use spoolcast_agent::run::build_engine;
 use spoolcast_agent::status::merge::merge;
 use spoolcast_protocol::{PrinterState, PrinterStatus, SupplyState};
@@ -99,8 +100,9 @@ pub async fn status(config: &Config, only: Option<&str>, json: bool) -> anyhow::
         anyhow::bail!("printer {} is not in the config", only.unwrap_or_default());
     }
     let mut unknown = false;
+    let mut clients = HttpClients::default();
     for printer in printers {
-        let (_, source) = build_engine(printer)?;
+        let (_, source) = build_engine(printer, &mut clients)?;
         let reading = source.read().await;
         let status = merge(&printer.id, &config.agent.id, &reading, 0, Utc::now());
         unknown |= status.state == PrinterState::Unknown && !status.reasons.is_empty();

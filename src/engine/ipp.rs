@@ -12,12 +12,15 @@
 //! a proxy from the environment (meant for document downloads), redirects
 //! are not followed, and its answer is read up to [`ANSWER_MAX`] bytes (the
 //! parser keeps every attribute it reads: an answer that never ends grew
-//! the agent by about 20 MiB a second until the request timed out). One
-//! HTTP client per printer also keeps the connection and the TLS roots
-//! instead of loading them again for every request.
+//! the agent by about 20 MiB a second until the request timed out). The
+//! HTTP clients are shared (one per trust setting, see [`HttpClients`]):
+//! each loads the system's TLS roots, about 0.2 MiB, and keeps its
+//! connections, so building one per request, or even per printer, costs
+//! memory an idle agent should not spend.
 
+use std::collections::HashMap;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures_util::io::BufReader;
@@ -62,31 +65,50 @@ pub struct IppEngine {
     http: reqwest::Client,
 }
 
-impl IppEngine {
-    /// Builds the engine for a configured printer.
-    pub fn new(cfg: &PrinterConfig) -> Result<IppEngine, EngineError> {
-        let uri: Uri = cfg
-            .uri
-            .as_str()
-            .parse()
-            .map_err(|e| EngineError::Protocol(format!("printer uri {}: {e}", cfg.uri)))?;
+/// The HTTP clients of the IPP engines, one per `ca_file` (or none).
+#[derive(Default)]
+pub struct HttpClients {
+    by_ca_file: HashMap<Option<PathBuf>, reqwest::Client>,
+}
+
+impl HttpClients {
+    /// The client for printers trusting `ca_file` (added to the system's
+    /// roots), built on first use.
+    fn get(&mut self, ca_file: Option<&Path>) -> Result<reqwest::Client, EngineError> {
+        let key = ca_file.map(Path::to_path_buf);
+        if let Some(client) = self.by_ca_file.get(&key) {
+            return Ok(client.clone());
+        }
         let mut http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("spoolcast-agent/", env!("CARGO_PKG_VERSION")));
-        if let Some(path) = &cfg.ca_file {
+        if let Some(path) = ca_file {
             let pem = std::fs::read(path)
                 .map_err(|e| EngineError::Protocol(format!("reading {}: {e}", path.display())))?;
             let cert = reqwest::Certificate::from_pem(&pem)
                 .or_else(|_| reqwest::Certificate::from_der(&pem))
                 .map_err(|e| EngineError::Protocol(format!("{}: {e}", path.display())))?;
-            // Added to the system's roots, as before.
             http = http.tls_certs_merge(Some(cert));
         }
         let http = http
             .build()
             .map_err(|e| EngineError::Protocol(format!("the printer's HTTP client: {e}")))?;
+        self.by_ca_file.insert(key, http.clone());
+        Ok(http)
+    }
+}
+
+impl IppEngine {
+    /// Builds the engine for a configured printer.
+    pub fn new(cfg: &PrinterConfig, clients: &mut HttpClients) -> Result<IppEngine, EngineError> {
+        let uri: Uri = cfg
+            .uri
+            .as_str()
+            .parse()
+            .map_err(|e| EngineError::Protocol(format!("printer uri {}: {e}", cfg.uri)))?;
+        let http = clients.get(cfg.ca_file.as_deref())?;
         Ok(IppEngine {
             url: http_url(&uri),
             uri,

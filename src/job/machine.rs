@@ -196,6 +196,24 @@ pub fn time_to_deadline(
     Some(deadline.saturating_sub(waited))
 }
 
+/// The shortest pause between two looks at a printed job.
+const FOLLOW_MIN: Duration = Duration::from_millis(100);
+
+/// How long to wait before asking the printer about a job again, given how
+/// long its state has stayed the same.
+///
+/// A follower learns of the end of a job only when it asks, so its lag is
+/// the pause it was in. Pausing a sixteenth of the quiet time keeps that
+/// lag within ~6% of the job's own time (a 6 s job is seen done at most
+/// ~0.4 s late), while the number of questions grows only with the log of
+/// the job's length (geometric spacing: ~16 in the first 1.6 s, ~16 more
+/// per 2.7-fold of time, then one per `max`). A state change resets the
+/// quiet time, so the follower looks closely again right after a jam or
+/// a restart.
+pub fn follow_delay(quiet_for: Duration, max: Duration) -> Duration {
+    (quiet_for / 16).clamp(FOLLOW_MIN, max.max(FOLLOW_MIN))
+}
+
 fn non_empty(mut reasons: Vec<String>, fallback: &str) -> Vec<String> {
     if reasons.is_empty() {
         reasons.push(fallback.to_string());
@@ -414,5 +432,49 @@ mod tests {
                 assert!(published.windows(2).all(|w| w[0] != w[1]));
             }
         }
+    }
+
+    /// Simulates a follower against a job that ends at `end`: returns when
+    /// it learns of the end and how many times it asked.
+    fn follow_until(end: Duration, max: Duration) -> (Duration, u32) {
+        let (mut now, mut asked) = (Duration::ZERO, 0);
+        loop {
+            asked += 1;
+            if now >= end {
+                return (now, asked);
+            }
+            now += follow_delay(now, max);
+        }
+    }
+
+    #[test]
+    fn a_followed_job_is_seen_done_within_a_sixteenth_of_its_time() {
+        let max = Duration::from_secs(5);
+        for ms in [0u64, 30, 99, 100, 450, 1_000, 6_000, 20_000, 79_000] {
+            let end = Duration::from_millis(ms);
+            let (seen, _) = follow_until(end, max);
+            let lag = seen - end;
+            assert!(
+                lag <= (end / 16).max(FOLLOW_MIN),
+                "{ms} ms job seen {lag:?} late"
+            );
+        }
+        // Past the cap the lag is bounded by it.
+        let (seen, _) = follow_until(Duration::from_secs(600), max);
+        assert!(seen - Duration::from_secs(600) <= max);
+    }
+
+    #[test]
+    fn questions_grow_with_the_log_of_the_job_length() {
+        let max = Duration::from_secs(5);
+        let (_, six_seconds) = follow_until(Duration::from_secs(6), max);
+        let (_, one_minute) = follow_until(Duration::from_secs(60), max);
+        let (_, ten_minutes) = follow_until(Duration::from_secs(600), max);
+        // 16 quick looks, ~16.5 per e-fold of time, then one per `max`.
+        assert!((35..=42).contains(&six_seconds), "{six_seconds}");
+        assert!((70..=80).contains(&one_minute), "{one_minute}");
+        assert!(ten_minutes - one_minute <= 540 / 5 + 1, "{ten_minutes}");
+        // A tiny `max` still leaves FOLLOW_MIN between questions.
+        assert_eq!(follow_delay(Duration::ZERO, Duration::ZERO), FOLLOW_MIN);
     }
 }

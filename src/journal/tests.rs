@@ -240,3 +240,22 @@ fn outbox_pages_and_deletes() {
     j.outbox_delete(first[0].id).unwrap();
     assert_eq!(j.outbox_len().unwrap(), 4);
 }
+
+#[test]
+fn forgetting_a_delivered_message_leaves_every_other_commit_durable() {
+    let (_d, j) = open();
+    let synchronous = |j: &Journal| {
+        j.with(|c| c.pragma_query_value(None, "synchronous", |r| r.get::<_, i64>(0)))
+            .unwrap()
+    };
+    const FULL: i64 = 2;
+    assert_eq!(synchronous(&j), FULL);
+    j.enqueue("t", b"x", false).unwrap();
+    let row = j.outbox_after(0, 1).unwrap().remove(0);
+    j.outbox_delete(row.id).unwrap();
+    assert_eq!(synchronous(&j), FULL);
+    // Also when the delete itself fails.
+    j.with(|c| c.execute_batch("DROP TABLE outbox")).unwrap();
+    assert!(j.outbox_delete(row.id).is_err());
+    assert_eq!(synchronous(&j), FULL);
+}

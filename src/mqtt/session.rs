@@ -44,6 +44,10 @@ use crate::shutdown::Shutdown;
 /// when the connection is going away.
 const WINDOW: usize = 32;
 const CHANNEL_CAPACITY: usize = 256;
+/// Volatile messages held back while the window is full, at most (one per
+/// topic: a printer's status, a reply). Far above any printer count an
+/// agent serves; past it the newest are dropped, as a volatile may be.
+const MAX_DEFERRED: usize = 4096;
 
 /// The agent's handle on the session, cheap to clone.
 #[derive(Clone)]
@@ -156,6 +160,7 @@ pub fn start(
         bound: HashMap::new(),
         last_row: 0,
         retained: HashMap::new(),
+        deferred: VecDeque::new(),
         closing: None,
         closed: false,
         failed_attempts: 0,
@@ -257,6 +262,13 @@ async fn drive(
     }
 }
 
+/// A message that may be lost, held until the window has room.
+struct Volatile {
+    topic: String,
+    payload: Vec<u8>,
+    retain: bool,
+}
+
 /// What a bound or pending publish was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Issued {
@@ -282,6 +294,10 @@ struct Session {
     last_row: i64,
     /// Latest retained volatile message per topic, re-sent on reconnect.
     retained: HashMap<String, Vec<u8>>,
+    /// Volatile messages waiting for room in the window, oldest first,
+    /// latest payload per topic: a burst (200 printers' first status at
+    /// start) is delayed, not lost.
+    deferred: VecDeque<Volatile>,
     closing: Option<(oneshot::Sender<()>, tokio::time::Instant)>,
     /// Set once `close` has finished: the session task then ends.
     closed: bool,
@@ -371,6 +387,9 @@ impl Session {
                     }
                 }
                 self.connected = false;
+                // Retained ones are re-sent from `retained` on reconnect;
+                // the rest were volatile by definition.
+                self.deferred.clear();
                 self.health.retrying();
                 if self.closing.is_some() {
                     return true;
@@ -396,6 +415,7 @@ impl Session {
                     }
                 }
                 self.pump();
+                self.flush_deferred();
                 self.maybe_finish_close();
             }
             Driven::Event(Event::Incoming(Packet::Publish(p))) if p.topic == self.will.topic() => {
@@ -488,16 +508,53 @@ impl Session {
         self.issued.len() + self.bound.len()
     }
 
+    /// Volatile messages use the window's upper half: journaled rows
+    /// (`pump`) always find room first.
     fn issue_volatile(&mut self, topic: String, payload: Vec<u8>, retain: bool) {
-        if !self.connected || self.in_flight() >= WINDOW * 2 {
+        if !self.connected {
             return;
         }
+        if self.in_flight() >= WINDOW * 2 || !self.deferred.is_empty() {
+            self.defer(Volatile {
+                topic,
+                payload,
+                retain,
+            });
+            self.flush_deferred();
+            return;
+        }
+        self.publish_volatile(topic, payload, retain);
+    }
+
+    fn publish_volatile(&mut self, topic: String, payload: Vec<u8>, retain: bool) {
         if self
             .client
             .try_publish(topic, QoS::AtLeastOnce, retain, payload)
             .is_ok()
         {
             self.issued.push_back(Issued::Volatile);
+        }
+    }
+
+    /// Holds a volatile message; a newer one for the same topic replaces
+    /// the older in place, so what finally goes out is the latest.
+    fn defer(&mut self, msg: Volatile) {
+        if let Some(held) = self.deferred.iter_mut().find(|m| m.topic == msg.topic) {
+            *held = msg;
+        } else if self.deferred.len() < MAX_DEFERRED {
+            self.deferred.push_back(msg);
+        } else {
+            tracing::debug!(topic = %msg.topic, "too many held messages; dropping a volatile one");
+        }
+    }
+
+    /// Issues held volatile messages while the window has room.
+    fn flush_deferred(&mut self) {
+        while self.connected && self.in_flight() < WINDOW * 2 {
+            let Some(msg) = self.deferred.pop_front() else {
+                return;
+            };
+            self.publish_volatile(msg.topic, msg.payload, msg.retain);
         }
     }
 

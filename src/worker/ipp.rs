@@ -318,7 +318,8 @@ impl Worker {
         }
     }
 
-    /// Follows a submitted engine job to its end, with back-off polling.
+    /// Follows a submitted engine job to its end, asking at the pace of
+    /// [`machine::follow_delay`].
     async fn follow(&self, engine: &IppEngine, job: &mut JobRow, shutdown: &Shutdown) -> Flow<()> {
         let Some(id) = job.engine_job_id else {
             self.finish(
@@ -329,7 +330,8 @@ impl Worker {
             );
             return Ok(());
         };
-        let mut delay = POLL_MIN;
+        // The pace of the questions follows how long nothing changed.
+        let mut quiet_since = tokio::time::Instant::now();
         let mut cancel_sent = false;
         let mut failures = 0u32;
         loop {
@@ -371,7 +373,7 @@ impl Worker {
                         return Ok(());
                     }
                     if before != (job.status.state, job.status.reasons.clone()) {
-                        delay = POLL_MIN;
+                        quiet_since = tokio::time::Instant::now();
                     }
                 }
                 Err(EngineError::NotFound) => {
@@ -400,11 +402,17 @@ impl Worker {
             }
             let until_deadline =
                 machine::time_to_deadline(&job.status, Utc::now(), self.printer.stopped_deadline);
+            let mut delay =
+                machine::follow_delay(quiet_since.elapsed(), self.printer.poll_interval_max);
+            if failures > 0 {
+                // Unanswered questions are spaced out, so that `offline`
+                // means seconds of silence, not three quick misses.
+                delay = delay.max(POLL_MIN * failures);
+            }
             let sleep = until_deadline
                 .map_or(delay, |d| d.min(delay))
                 .max(Duration::from_millis(50));
             self.pause(sleep, shutdown).await?;
-            delay = (delay * 2).min(self.printer.poll_interval_max);
         }
     }
 }

@@ -56,6 +56,13 @@ pub enum Reply {
     },
     /// Nothing, ever: the request is read and the connection held open.
     Silence,
+    /// `200` announcing `length` bytes, then only `prefix`, then nothing:
+    /// the connection stays open and silent, as with a stuck server.
+    Stall {
+        content_type: &'static str,
+        length: usize,
+        prefix: Vec<u8>,
+    },
 }
 
 impl Reply {
@@ -204,6 +211,22 @@ fn exchange<S: Read + Write>(
             loop {
                 stream.write_all(&chunk)?;
             }
+        }
+        Reply::Stall {
+            content_type,
+            length,
+            prefix,
+        } => {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\n\r\n"
+            );
+            stream.write_all(head.as_bytes())?;
+            stream.write_all(&prefix)?;
+            stream.flush()?;
+            // Held until the client gives up: a read returns when it closes.
+            let mut sink = [0u8; 4096];
+            while stream.read(&mut sink)? > 0 {}
+            Ok(())
         }
         Reply::Silence => unreachable!("handled above"),
     }

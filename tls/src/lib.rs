@@ -7,6 +7,8 @@
 //! builds). The private key's contents never reach an error message: PEM
 //! errors are reduced to a kind.
 
+mod secret;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -108,12 +110,12 @@ pub fn secure(opts: &mut rumqttc::MqttOptions, auth: &BrokerAuth<'_>) -> Result<
     Ok(())
 }
 
-/// The password is the file's first line without its line ending, so a
-/// file written by `echo` works and trailing spaces stay significant.
+pub use secret::{read_secret, read_secret_line, MAX_SECRET_FILE};
+
+/// The password is the file's first line ([`read_secret_line`]).
 fn read_password(path: &Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("mqtt.password_file: cannot read {}: {e}", path.display()))?;
-    Ok(text.lines().next().unwrap_or_default().to_owned())
+    read_secret_line(path)
+        .map_err(|e| format!("mqtt.password_file: cannot read {}: {e}", path.display()))
 }
 
 fn pem_error_kind(e: &rustls::pki_types::pem::Error) -> &'static str {
