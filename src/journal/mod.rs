@@ -447,20 +447,30 @@ impl Journal {
         })
     }
 
-    /// Raw engines: the page counter before sending (set when the job
-    /// enters `sending`) and, once all data went out, when.
-    pub fn set_raw_progress(
-        &self,
-        job_id: &JobId,
-        baseline: Option<u64>,
-        sent_at: Option<DateTime<Utc>>,
-    ) -> Result<()> {
+    /// Raw engines: moves a queued job to `sending` together with the
+    /// page counter read before it (one commit: the counter is what tells,
+    /// after a crash, whether the data printed). Returns whether it moved;
+    /// like [`Journal::advance`], a cancel that got in first wins.
+    pub fn begin_raw_send(&self, job_id: &JobId, baseline: Option<u64>) -> Result<bool> {
         self.with(|c| {
-            c.execute(
-                "UPDATE jobs SET baseline = COALESCE(?2, baseline), sent_at = COALESCE(?3, sent_at) WHERE job_id = ?1",
-                params![job_id.as_str(), baseline.map(|b| b as i64), sent_at.map(|t| t.to_rfc3339())],
-            )
-            .map(drop)
+            let n = c.execute(
+                "UPDATE jobs SET phase = 'sending', baseline = COALESCE(?2, baseline)
+                 WHERE job_id = ?1 AND phase = 'queued' AND cancel_reason IS NULL",
+                params![job_id.as_str(), baseline.map(|b| b as i64)],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    /// Raw engines: all data went out at `at`; the job is `submitted`.
+    pub fn record_raw_sent(&self, job_id: &JobId, at: DateTime<Utc>) -> Result<bool> {
+        self.with(|c| {
+            let n = c.execute(
+                "UPDATE jobs SET phase = 'submitted', sent_at = ?2
+                 WHERE job_id = ?1 AND phase = 'sending'",
+                params![job_id.as_str(), at.to_rfc3339()],
+            )?;
+            Ok(n == 1)
         })
     }
 

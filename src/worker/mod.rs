@@ -176,8 +176,14 @@ impl Worker {
     /// fault-injection suite, `chaos/`). A row that moved on meanwhile (a
     /// cancel ended the job) is left as it is.
     async fn advance_surely(&self, job: &JobRow, from: Phase, to: Phase) {
+        self.surely(to, || self.journal.advance(&job.key.job_id, from, to, None))
+            .await;
+    }
+
+    /// Runs a journal step until the journal takes it (see `advance_surely`).
+    async fn surely(&self, to: Phase, step: impl Fn() -> crate::error::Result<bool>) {
         loop {
-            match self.journal.advance(&job.key.job_id, from, to, None) {
+            match step() {
                 Ok(_) => return,
                 Err(e) => {
                     tracing::error!(error = %e, phase = ?to, "cannot journal the job's phase; retrying");

@@ -108,14 +108,6 @@ impl Worker {
             );
             return Ok(());
         };
-        if let Err(e) = self
-            .journal
-            .set_raw_progress(&job.key.job_id, baseline, None)
-        {
-            tracing::error!(error = %e, "cannot record the page counter; not sending");
-            self.pause(self.printer.poll_interval_max, shutdown).await?;
-            return Ok(());
-        }
         // Connect first: a printer that is off must leave the job
         // `stopped` (with its deadline running), not flip to `processing`
         // on every retry.
@@ -127,12 +119,15 @@ impl Worker {
                 return Ok(());
             }
         };
-        if !self
-            .journal
-            .advance(&job.key.job_id, Phase::Queued, Phase::Sending, None)
-            .unwrap_or(false)
-        {
-            return Ok(());
+        match self.journal.begin_raw_send(&job.key.job_id, baseline) {
+            Ok(true) => {}
+            // A cancel got in first; the loop re-reads the row.
+            Ok(false) => return Ok(()),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot journal the send and page counter; not sending");
+                self.pause(self.printer.poll_interval_max, shutdown).await?;
+                return Ok(());
+            }
         }
         job.phase = Phase::Sending;
         job.baseline = baseline;
@@ -154,11 +149,10 @@ impl Worker {
             }
             Ok(()) => {
                 let now = Utc::now();
-                let _ = self
-                    .journal
-                    .set_raw_progress(&job.key.job_id, None, Some(now));
-                self.advance_surely(job, Phase::Sending, Phase::Submitted)
-                    .await;
+                self.surely(Phase::Submitted, || {
+                    self.journal.record_raw_sent(&job.key.job_id, now)
+                })
+                .await;
                 job.phase = Phase::Submitted;
                 job.sent_at = Some(now);
                 Ok(())
