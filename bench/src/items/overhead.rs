@@ -100,7 +100,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<ItemResult> {
         doc.len()
     ));
     out.note(format!(
-        "direct: Print-Job, then Get-Job-Attributes every {DIRECT_POLL:?} until `completed`. The agent is stamped from the moment the offer is handed to the MQTT client to the arrival of `completed` at a subscriber of the same broker; it polls the printer right after sending, then after 1 s, doubling."
+        "direct: Print-Job, then Get-Job-Attributes every {DIRECT_POLL:?} until `completed`. The agent is stamped from the moment the offer is handed to the MQTT client to the arrival of `completed` at a subscriber of the same broker; it asks the printer right after sending, then after pauses of a sixteenth of the time the job's state has not changed (100 ms at least, `machine::follow_delay`)."
     ));
     Ok(out)
 }
