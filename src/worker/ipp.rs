@@ -407,7 +407,8 @@ impl Worker {
             if failures > 0 {
                 // Unanswered questions are spaced out, so that `offline`
                 // means seconds of silence, not three quick misses.
-                delay = delay.max(POLL_MIN * failures);
+                let spaced = POLL_MIN.saturating_mul(failures);
+                delay = delay.max(spaced.min(self.printer.poll_interval_max));
             }
             let sleep = until_deadline
                 .map_or(delay, |d| d.min(delay))
