@@ -12,7 +12,10 @@
 #
 # Options: --package (default spoolcast-agent), --binary PATH,
 # --arch amd64|arm64|armhf (default: amd64, and only with --binary for the
-# others; the hub has no armhf package), --out DIR (default: target/debian).
+# others; the hub has no armhf package), --out DIR (default: target/debian),
+# --maintainer "Name <email>" (the Maintainer field: a vendor shipping the
+# package puts its own support address there; the default in Cargo.toml is
+# a placeholder of the project's, `.invalid` until it has a real one).
 # Installs cargo-deb (pinned, ~4 min to compile) when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,13 +34,14 @@ declare -A arches=(
 )
 
 usage() {
-  echo "usage: $0 [--package spoolcast-agent|spoolcast-hub] [--binary PATH --arch amd64|arm64|armhf] [--out DIR]" >&2
+  echo "usage: $0 [--package spoolcast-agent|spoolcast-hub] [--binary PATH --arch amd64|arm64|armhf] [--out DIR] [--maintainer 'Name <email>']" >&2
   exit 2
 }
 package=spoolcast-agent
 binary=
 arch=amd64
 out=target/debian
+overrides=()
 while (($#)); do
   (($# >= 2)) || usage
   case $1 in
@@ -45,6 +49,13 @@ while (($#)); do
     --binary) binary=$2 ;;
     --arch) arch=$2 ;;
     --out) out=$2 ;;
+    --maintainer)
+      [[ $2 =~ ^[^\<\>]+\ \<[^@\<\>\ ]+@[^@\<\>\ ]+\>$ ]] || {
+        echo "build-deb: --maintainer must look like 'Name <address@example.com>'" >&2
+        exit 2
+      }
+      overrides+=(--maintainer "$2")
+      ;;
     *) usage ;;
   esac
   shift 2
@@ -69,7 +80,7 @@ fi
 
 mkdir -p "$out"
 if [[ -z $binary ]]; then
-  deb=$(cargo deb -p "$package" --locked --output "$out" | tail -n 1)
+  deb=$(cargo deb -p "$package" --locked --output "$out" "${overrides[@]}" | tail -n 1)
 else
   # cargo-deb takes the binary from <target dir>/<triple>/release/. A private
   # target dir keeps the prebuilt binary away from cargo's own outputs.
@@ -78,6 +89,6 @@ else
   install -D -m 0755 "$binary" "$stage/${triple[$arch]}/release/$package"
   # --no-strip: the binary is shipped exactly as it was built and tested.
   deb=$(CARGO_TARGET_DIR=$stage cargo deb -p "$package" --no-build --no-strip \
-    --target "${triple[$arch]}" --output "$out" | tail -n 1)
+    --target "${triple[$arch]}" --output "$out" "${overrides[@]}" | tail -n 1)
 fi
 echo "$deb"

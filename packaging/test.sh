@@ -111,6 +111,11 @@ if (($#)); then
     deb=$(packaging/build-deb.sh --package "$package" --binary "$binary" --arch "$arch" --out "$work/debs")
     inspect_deb "$deb" "$package" "$arch"
   done <<<"${arm_builds[$1]}"
+  # A vendor's own Maintainer (README, "Bundling the agent").
+  deb=$(packaging/build-deb.sh --package "$package" --binary "$binary" --arch "$arch" \
+    --out "$work/vendor" --maintainer "ACME Printers <support@acme.example>")
+  [[ $(dpkg-deb -f "$deb" Maintainer) == "ACME Printers <support@acme.example>" ]] ||
+    fail "--maintainer did not reach the package: $(dpkg-deb -f "$deb" Maintainer)"
   log "ok"
   exit 0
 fi
