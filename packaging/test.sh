@@ -111,7 +111,9 @@ if (($#)); then
     deb=$(packaging/build-deb.sh --package "$package" --binary "$binary" --arch "$arch" --out "$work/debs")
     inspect_deb "$deb" "$package" "$arch"
   done <<<"${arm_builds[$1]}"
-  # A vendor's own Maintainer (README, "Bundling the agent").
+  # A vendor's own Maintainer (README, "Bundling the agent"), on the first.
+  read -r package arch triple <<<"${arm_builds[$1]}"
+  binary=dist/$package-$triple
   deb=$(packaging/build-deb.sh --package "$package" --binary "$binary" --arch "$arch" \
     --out "$work/vendor" --maintainer "ACME Printers <support@acme.example>")
   [[ $(dpkg-deb -f "$deb" Maintainer) == "ACME Printers <support@acme.example>" ]] ||
