@@ -7,8 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use spoolcast_agent::config::Config;
-use spoolcast_agent::engine::ipp::HttpClients;
-use spoolcast_agent::engine::ipp::IppEngine;
+use spoolcast_agent::engine::ipp::{HttpClients, IppEngine};
 use spoolcast_agent::run::build_engine;
 use spoolcast_agent::worker::Engine;
 

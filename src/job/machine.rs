@@ -198,6 +198,8 @@ pub fn time_to_deadline(
 
 /// The shortest pause between two looks at a printed job.
 const FOLLOW_MIN: Duration = Duration::from_millis(100);
+/// How much longer the pause grows with each unanswered look in a row.
+const UNANSWERED_STEP: Duration = Duration::from_secs(1);
 
 /// How long to wait before asking the printer about a job again, given how
 /// long its state has stayed the same.
@@ -210,8 +212,14 @@ const FOLLOW_MIN: Duration = Duration::from_millis(100);
 /// per 2.7-fold of time, then one per `max`). A state change resets the
 /// quiet time, so the follower looks closely again right after a jam or
 /// a restart.
-pub fn follow_delay(quiet_for: Duration, max: Duration) -> Duration {
-    (quiet_for / 16).clamp(FOLLOW_MIN, max.max(FOLLOW_MIN))
+///
+/// After `unanswered` looks in a row got no answer, the pause is at least
+/// 1 s, 2 s, ... (up to `max`), so that calling the printer `offline` after
+/// a few misses means seconds of silence, not three quick misses.
+pub fn follow_delay(quiet_for: Duration, unanswered: u32, max: Duration) -> Duration {
+    let pace = (quiet_for / 16).clamp(FOLLOW_MIN, max.max(FOLLOW_MIN));
+    let spaced = UNANSWERED_STEP.saturating_mul(unanswered).min(max);
+    pace.max(spaced)
 }
 
 fn non_empty(mut reasons: Vec<String>, fallback: &str) -> Vec<String> {
@@ -443,7 +451,7 @@ mod tests {
             if now >= end {
                 return (now, asked);
             }
-            now += follow_delay(now, max);
+            now += follow_delay(now, 0, max);
         }
     }
 
@@ -475,6 +483,25 @@ mod tests {
         assert!((70..=80).contains(&one_minute), "{one_minute}");
         assert!(ten_minutes - one_minute <= 540 / 5 + 1, "{ten_minutes}");
         // A tiny `max` still leaves FOLLOW_MIN between questions.
-        assert_eq!(follow_delay(Duration::ZERO, Duration::ZERO), FOLLOW_MIN);
+        assert_eq!(follow_delay(Duration::ZERO, 0, Duration::ZERO), FOLLOW_MIN);
+    }
+
+    #[test]
+    fn unanswered_looks_are_spaced_a_second_more_each_up_to_max() {
+        let max = Duration::from_secs(5);
+        let early = Duration::from_millis(200);
+        let paced = |n| follow_delay(early, n, max).as_secs_f64();
+        assert_eq!(paced(0), 0.1);
+        assert_eq!([paced(1), paced(2), paced(3)], [1.0, 2.0, 3.0]);
+        assert_eq!(paced(9), 5.0);
+        assert_eq!(paced(u32::MAX), 5.0);
+        // A long quiet time already paces slower than the misses would.
+        assert_eq!(
+            follow_delay(Duration::from_secs(64), 1, max),
+            Duration::from_secs(4)
+        );
+        // A `max` under a second caps the spacing too.
+        let short = Duration::from_millis(300);
+        assert_eq!(follow_delay(early, 3, short), short);
     }
 }

@@ -402,14 +402,11 @@ impl Worker {
             }
             let until_deadline =
                 machine::time_to_deadline(&job.status, Utc::now(), self.printer.stopped_deadline);
-            let mut delay =
-                machine::follow_delay(quiet_since.elapsed(), self.printer.poll_interval_max);
-            if failures > 0 {
-                // Unanswered questions are spaced out, so that `offline`
-                // means seconds of silence, not three quick misses.
-                let spaced = POLL_MIN.saturating_mul(failures);
-                delay = delay.max(spaced.min(self.printer.poll_interval_max));
-            }
+            let delay = machine::follow_delay(
+                quiet_since.elapsed(),
+                failures,
+                self.printer.poll_interval_max,
+            );
             let sleep = until_deadline
                 .map_or(delay, |d| d.min(delay))
                 .max(Duration::from_millis(50));

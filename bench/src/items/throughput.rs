@@ -30,6 +30,7 @@ const SYNC_CALLS: &str = "fsync,fdatasync,sync_file_range,syncfs,msync";
 
 /// What a producer has done so far; the cursor carries over between
 /// calls of [`produce`], so no state arriving in between is missed.
+#[derive(Default)]
 struct Progress {
     cursor: usize,
     offered: u64,
@@ -115,10 +116,7 @@ impl Progress {
     fn new(tap: &Tap) -> Progress {
         Progress {
             cursor: tap.len(),
-            offered: 0,
-            finals: 0,
-            not_completed: 0,
-            in_window: 0,
+            ..Progress::default()
         }
     }
 }
