@@ -141,17 +141,23 @@ if [ -n "$forced" ]; then
   echo "$name $forced" >> "$DIR/forced.log"
 fi
 
-# nap SECS: wait, but end the job as soon as it is canceled (ippeveprinter
-# never signals the command on Cancel-Job).
+# nap SECS: wait SECS to the millisecond (a whole-second clock would make a
+# job's length depend on where in the second it started, and so on how late
+# the previous job's end was noticed), but end the job as soon as it is
+# canceled (ippeveprinter never signals the command on Cancel-Job).
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 nap() {
-  end=$(( $(date +%s) + $1 ))
-  while [ "$(date +%s)" -lt "$end" ]; do
+  end=$(( $(now_ms) + $1 * 1000 ))
+  while :; do
     if ipptool -q -T 2 -d job-id="$IPP_JOB_ID" '@URI@' "$DIR/canceled.test" 2>/dev/null; then
       echo "STATE: -media-jam-error" >&2
       echo "$name" >> "$DIR/canceled.log"
       exit 1
     fi
-    sleep 0.5
+    left=$(( end - $(now_ms) ))
+    [ "$left" -gt 0 ] || break
+    [ "$left" -gt 500 ] && left=500
+    sleep "$(printf '%d.%03d' $(( left / 1000 )) $(( left % 1000 )))"
   done
 }
 
