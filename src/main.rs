@@ -11,6 +11,10 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use spoolcast_agent::config::{Config, DEFAULT_CONFIG_PATH};
 use spoolcast_agent::shutdown::{self, Shutdown};
+use tracing::Level;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 #[derive(Parser)]
 #[command(
@@ -66,21 +70,37 @@ enum Command {
     },
 }
 
+/// `RUST_LOG` as `target=level` directives (`info`, `spoolcast_agent=debug,rumqttc=warn`).
+/// `Targets`, not `EnvFilter`: EnvFilter's span and field filters need a
+/// regex engine, about 0.3 MiB of code resident in every agent all its life.
+fn log_filter() -> Targets {
+    let default = Targets::new().with_default(Level::INFO);
+    match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.trim().is_empty() => spec.parse().unwrap_or_else(|e| {
+            eprintln!(
+                "spoolcast-agent: RUST_LOG={spec:?} ignored ({e}); logging at info. \
+                 Use target=level directives, e.g. RUST_LOG=info,spoolcast_agent=debug"
+            );
+            default
+        }),
+        _ => default,
+    }
+}
+
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     use std::io::IsTerminal;
     // journald and log files get plain text; colours only on a terminal.
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
     match format {
-        LogFormat::Text => builder.init(),
+        LogFormat::Text => builder.finish().with(log_filter()).init(),
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
             .with_current_span(true)
+            .finish()
+            .with(log_filter())
             .init(),
     }
 }

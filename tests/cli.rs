@@ -224,6 +224,36 @@ fn a_bad_config_stops_run_with_one_line_naming_the_key() {
 }
 
 #[test]
+fn rust_log_takes_target_directives_and_a_bad_one_is_named_not_fatal() {
+    let dir = temp_dir("cli-rust-log");
+    let path = dir.path().join("agent.toml");
+    let ran_with = |spec: &str| {
+        let mut cmd = agent();
+        cmd.env("RUST_LOG", spec).arg("-c").arg(&path).arg("check");
+        let ran = run(cmd, T);
+        assert_no_panic(&ran);
+        // The command itself goes on to its own (missing config) error.
+        assert!(!ran.status.success(), "{ran}");
+        assert!(ran.stderr.contains(&path.display().to_string()), "{ran}");
+        ran
+    };
+    for good in ["debug", "info,spoolcast_agent=debug,rumqttc=warn", "  "] {
+        let ran = ran_with(good);
+        assert!(!ran.stderr.contains("ignored"), "RUST_LOG={good:?}:\n{ran}");
+    }
+    for bad in ["spoolcast_agent=loud", "[span{field=1}]=debug"] {
+        let ran = ran_with(bad);
+        let warning = ran
+            .stderr_lines()
+            .into_iter()
+            .find(|l| l.contains("RUST_LOG="))
+            .unwrap_or_else(|| panic!("RUST_LOG={bad:?} not reported:\n{ran}"));
+        assert!(warning.contains(&format!("{bad:?} ignored")), "{ran}");
+        assert!(warning.contains("logging at info"), "{ran}");
+    }
+}
+
+#[test]
 fn a_missing_config_file_is_named() {
     let dir = temp_dir("cli-missing-config");
     let path = dir.path().join("nowhere").join("agent.toml");
