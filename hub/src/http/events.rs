@@ -24,7 +24,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use crate::auth::CurrentUser;
 use crate::error::{Error, Result};
 use crate::hub::Hub;
-use crate::notify::UserEvent;
+use crate::notify::{Announced, Subscription};
 use crate::store::{now_ms, Notification};
 
 const PAGE: i64 = 500;
@@ -56,12 +56,22 @@ pub struct Resume {
     last_event_id: Option<String>,
 }
 
+/// One SSE event from JSON encoded elsewhere: a live event is encoded once
+/// for all of its user's streams (crate::notify), so a stream only frames it.
+fn sse(kind: &'static str, id: Option<i64>, json: &str) -> Event {
+    let event = Event::default().event(kind);
+    match id {
+        Some(id) => event.id(id.to_string()),
+        None => event,
+    }
+    .data(json)
+}
+
 fn notification_event(n: &Notification) -> Event {
-    Event::default()
-        .event("notification")
-        .id(n.id.to_string())
-        .json_data(n)
-        .unwrap_or_else(|_| Event::default().comment("unencodable notification"))
+    match serde_json::to_string(n) {
+        Ok(json) => sse("notification", Some(n.id), &json),
+        Err(_) => Event::default().comment("unencodable notification"),
+    }
 }
 
 /// `GET /api/events`: the SSE stream.
@@ -90,7 +100,7 @@ pub async fn stream(
     };
     // Subscribed before the replay, so nothing made meanwhile is missed
     // (duplicates are skipped by ID).
-    let live = hub.notifier.subscribe();
+    let live = hub.notifier.subscribe(&user.user_id);
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(forward(hub.clone(), user, after, live, tx));
     Ok(Sse::new(ReceiverStream::new(rx))
@@ -121,7 +131,7 @@ async fn forward(
     hub: Arc<Hub>,
     user: CurrentUser,
     mut last: i64,
-    mut live: broadcast::Receiver<Arc<crate::notify::Addressed>>,
+    mut live: Subscription,
     tx: mpsc::Sender<Result<Event, Infallible>>,
 ) {
     match replay(&hub, &user.user_id, &mut last, &tx).await {
@@ -147,21 +157,19 @@ async fn forward(
                 }
             }
             got = live.recv() => match got {
-                Ok(ev) if ev.user_id == user.user_id => {
-                    let event = match &ev.event {
-                        UserEvent::Notification(n) if n.id > last => {
-                            last = n.id;
-                            notification_event(n)
+                Ok(ev) => {
+                    let event = match &*ev {
+                        Announced::Notification { id, json } if *id > last => {
+                            last = *id;
+                            sse("notification", Some(*id), json)
                         }
-                        UserEvent::Notification(_) => continue,
-                        UserEvent::Job(v) => Event::default().event("job").json_data(v)
-                            .unwrap_or_else(|_| Event::default().comment("unencodable job")),
+                        Announced::Notification { .. } => continue,
+                        Announced::Job { json } => sse("job", None, json),
                     };
                     if tx.send(Ok(event)).await.is_err() {
                         break;
                     }
                 }
-                Ok(_) => {}
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     tracing::debug!(missed = n, "event stream lagged; re-reading notifications");
                     match replay(&hub, &user.user_id, &mut last, &tx).await {
