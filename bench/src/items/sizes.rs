@@ -56,6 +56,6 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<ItemResult> {
             row
         });
     }
-    out.note("dist/ binaries are measured as found (cross/build.sh, Debian rustc-web), not rebuilt by the bench; all are stripped release builds (fat LTO, opt-level 3).");
+    out.note("dist/ binaries are measured as found (cross/build.sh, Debian rustc-web), not rebuilt by the bench; all are stripped release builds (the workspace profile in Cargo.toml: fat LTO, opt-level \"s\", sha2 at 3).");
     Ok(out)
 }
