@@ -2,7 +2,10 @@
 //! sessions (N = 1 as the baseline, then 1,000 and 10,000), a job of that
 //! user jams on a `sim://` printer of a real agent, and each session's
 //! notification is timed from the moment the `stopped` state reached a
-//! subscriber of the broker the hub uses. Then job submissions per second:
+//! subscriber of the broker the hub uses. Then the same among a crowd:
+//! 10,000 streams of 101 users, the owner holding a dozen, which shows
+//! whether an event costs its owner's streams or everyone's. Then job
+//! submissions per second:
 //! concurrent clients posting multipart uploads, the hub storing into
 //! SQLite, next to the fsync rate of the hub's database directory.
 //!
@@ -35,6 +38,10 @@ const PW: &str = "password-123";
 /// beyond that (logins are not what is measured).
 const MAX_LOGINS: usize = 1000;
 const SUBMITTERS: usize = 16;
+/// The crowd run: streams in all, and the other users holding all but the
+/// owner's share of them.
+const CROWD: usize = 10_000;
+const BYSTANDERS: usize = 100;
 const T: Duration = Duration::from_secs(120);
 
 pub async fn run(ctx: &Ctx) -> anyhow::Result<ItemResult> {
@@ -56,7 +63,19 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<ItemResult> {
     let swarm_dir = temp_dir("bench-swarm");
     let mut base: Option<(f64, f64)> = None;
     for n in [1usize, 1_000, 10_000] {
-        let f = fan_out(ctx, &hub, &tap, n, repeats, swarm_dir.path()).await?;
+        let owner = format!("fan{n}");
+        hub.add_user(&owner, PW).await;
+        let owners = logins(&hub, &owner, n.min(MAX_LOGINS)).await;
+        let f = fan_out(
+            ctx,
+            &hub,
+            &tap,
+            (&owners, &[]),
+            n,
+            repeats,
+            swarm_dir.path(),
+        )
+        .await?;
         let (b50, b99) = *base.get_or_insert((p50(&f.latencies), p99(&f.latencies)));
         let what = |q: &str| format!("fan-out to {n} SSE session(s), {q}");
         out.row(Row::new(6, what("p50"), p50(&f.latencies), "ms").baseline(b50, "1 session"));
@@ -77,6 +96,43 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<ItemResult> {
             ));
         }
     }
+    // The same jam among other users' streams: the owner holds one login's
+    // share of CROWD streams, the other logins belong to bystanders.
+    let owner = "crowd-owner";
+    hub.add_user(owner, PW).await;
+    let owners = logins(&hub, owner, 1).await;
+    let mut others = Vec::new();
+    for u in 0..BYSTANDERS {
+        let user = format!("bystander{u}");
+        hub.add_user(&user, PW).await;
+        others.extend(logins(&hub, &user, (MAX_LOGINS - 1) / BYSTANDERS).await);
+    }
+    let crowd_dir = temp_dir("bench-swarm-crowd");
+    let quick = Ctx {
+        quick: true,
+        target: ctx.target.clone(),
+        root: ctx.root.clone(),
+    };
+    let f = fan_out(
+        &quick,
+        &hub,
+        &tap,
+        (&owners, &others),
+        CROWD,
+        repeats,
+        crowd_dir.path(),
+    )
+    .await?;
+    let owners = f.latencies.len() / repeats;
+    let what = |q: &str| {
+        format!(
+            "fan-out to the owner's {owners} sessions among {CROWD} streams of {} users, {q}",
+            BYSTANDERS + 1
+        )
+    };
+    let (b50, b99) = base.unwrap_or_default();
+    out.row(Row::new(6, what("p50"), p50(&f.latencies), "ms").baseline(b50, "1 session"));
+    out.row(Row::new(6, what("p99"), p99(&f.latencies), "ms").baseline(b99, "1 session"));
     out.note(format!(
         "fan-out: {repeats} jams per size, each a new job of the sessions' user on a sim:// printer (jams after its first page); latency per session from the `stopped` state's arrival at a broker subscriber to the notification's bytes at that session; {} logins at most, sessions share them round-robin beyond.",
         MAX_LOGINS
@@ -120,31 +176,40 @@ struct FanOut {
     idle_cpu: Option<(f64, f64)>,
 }
 
+/// Logs `user` in `count` times (one device each).
+async fn logins(hub: &TestHub, user: &str, count: usize) -> Vec<Device> {
+    stream::iter(0..count)
+        .map(|i| async move { hub.login(user, PW, &format!("device-{i}")).await })
+        .buffer_unordered(8)
+        .collect()
+        .await
+}
+
+/// Opens `n` streams round-robin over the sessions of the jobs' owner and
+/// of `others` (other users'), jams `repeats` jobs of the owner and times
+/// the delivery to each of the owner's streams. `ctx.quick` skips the idle
+/// CPU measurement.
 async fn fan_out(
     ctx: &Ctx,
     hub: &TestHub,
     tap: &Tap,
+    (owner, others): (&[Device], &[Device]),
     n: usize,
     repeats: usize,
     dir: &std::path::Path,
 ) -> anyhow::Result<FanOut> {
-    let user = format!("fan{n}");
-    hub.add_user(&user, PW).await;
-    let devices: Vec<Device> = stream::iter(0..n.min(MAX_LOGINS))
-        .map(|i| {
-            let user = user.clone();
-            async move { hub.login(&user, PW, &format!("device-{i}")).await }
-        })
-        .buffer_unordered(8)
-        .collect()
-        .await;
-    let tokens: Vec<String> = devices.iter().map(|d| d.token.clone()).collect();
+    let tokens: Vec<String> = owner
+        .iter()
+        .chain(others)
+        .map(|d| d.token.clone())
+        .collect();
+    let owner_streams = (0..n).filter(|i| i % tokens.len() < owner.len()).count();
     let mut swarm = Swarm::start(hub.running.addr, &tokens, n, dir).await?;
     let doc = pdf(10_000);
     let mut latencies = Vec::new();
     for _ in 0..repeats {
         let from = tap.len();
-        let (code, job) = devices[0].submit("fan", "jam fanout", &doc, &[]).await;
+        let (code, job) = owner[0].submit("fan", "jam fanout", &doc, &[]).await;
         if code != 201 {
             bail!("submit answered {code}: {job}");
         }
@@ -156,7 +221,9 @@ async fn fan_out(
         if stopped.json()["state"] != "stopped" {
             bail!("job {id} ended without jamming: {}", stopped.json());
         }
-        let stamps = swarm.wait_deliveries(&id, "stopped", n, T).await?;
+        let stamps = swarm
+            .wait_deliveries(&id, "stopped", owner_streams, T)
+            .await?;
         latencies.extend(stamps.iter().map(|&s| secs(stopped.at, s) * 1e3));
         let end = tap.wait_json(&topic, from, T, is_final).await?;
         if end.json()["state"] != "completed" {
