@@ -116,7 +116,8 @@ impl Notifier {
     }
 
     /// How many users have a channel (an open stream) on this instance.
-    pub fn open_channels(&self) -> usize {
+    #[cfg(test)]
+    fn open_channels(&self) -> usize {
         lock(&self.channels).len()
     }
 }
