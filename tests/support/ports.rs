@@ -30,14 +30,20 @@ pub fn free_port() -> u16 {
             .expect("local_addr of bound listener")
             .port();
         drop(listener);
-        if handed_out()
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(port)
-        {
+        if reserve(port) {
             return port;
         }
     }
+}
+
+/// Marks `port` as taken by this test binary, so [`free_port`] never hands it
+/// out; for a port a test server bound itself but may close and re-bind
+/// (a sink that stops accepting for a while). False if it already was.
+pub fn reserve(port: u16) -> bool {
+    handed_out()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(port)
 }
 
 /// Whether something accepts TCP connections on 127.0.0.1:`port` right now.

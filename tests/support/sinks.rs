@@ -47,6 +47,9 @@ impl Server {
         let listener =
             TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0 for a sink");
         let port = listener.local_addr().expect("sink local_addr").port();
+        // set_accepting closes and re-binds it: no peer of a parallel test
+        // may be given the number in between.
+        super::ports::reserve(port);
         listener
             .set_nonblocking(true)
             .expect("non-blocking sink listener");
@@ -115,8 +118,15 @@ impl Server {
         let mut listener = lock(&self.listener);
         if !accepting {
             // Closing the listening socket: new connects get ECONNREFUSED;
-            // connections not yet accepted are reset.
-            *listener = None;
+            // connections not yet accepted are reset. shutdown() first: a
+            // process a parallel test is spawning holds a copy of every fd
+            // until its exec, and while any copy is open a plain close
+            // leaves the socket listening (seen: a connect succeeded).
+            if let Some(l) = listener.take() {
+                use std::os::fd::AsRawFd;
+                // SAFETY: the fd is owned by `l`, alive for the call.
+                unsafe { libc::shutdown(l.as_raw_fd(), libc::SHUT_RDWR) };
+            }
             return;
         }
         if listener.is_some() {
