@@ -203,22 +203,25 @@ struct RawAgent {
     document_idle_timeout: Duration,
 }
 
+/// `[mqtt]` as written, before any check. The hub fills one from its own
+/// `[mqtt]` section, so both daemons accept and refuse the same broker
+/// settings with the same words.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawMqtt {
-    url: String,
-    client_id: Option<String>,
-    ca_file: Option<PathBuf>,
-    cert_file: Option<PathBuf>,
-    key_file: Option<PathBuf>,
-    username: Option<String>,
-    password_file: Option<PathBuf>,
+pub struct RawMqtt {
+    pub url: String,
+    pub client_id: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
     #[serde(default = "default_prefix")]
-    topic_prefix: String,
+    pub topic_prefix: String,
     #[serde(default = "default_keep_alive", with = "humantime_serde")]
-    keep_alive: Duration,
+    pub keep_alive: Duration,
     #[serde(default = "default_max_packet_size")]
-    max_packet_size: usize,
+    pub max_packet_size: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -338,13 +341,7 @@ impl MqttSection {
 impl Config {
     /// Reads `path`, applies `SPOOLCAST_*` overrides and validates.
     pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::Config(format!(
-                "cannot read {}: {e} (pass --config or create the file)",
-                path.display()
-            ))
-        })?;
-        Self::from_toml(&text, std::env::vars())
+        Self::from_toml(&read_file(path).map_err(Error::Config)?, std::env::vars())
     }
 
     /// Parses TOML text with the given environment; split out for tests.
@@ -352,24 +349,55 @@ impl Config {
         text: &str,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config> {
-        let env: config::Map<String, String> = env
+        // The hub's overrides share our prefix; an agent started from the
+        // same shell or container environment must not read them as keys
+        // of its own (it used to refuse to start: unknown field `hub_mqtt`).
+        let env = env
             .into_iter()
-            .filter(|(k, _)| k.starts_with("SPOOLCAST_") && k.contains("__"))
-            .collect();
-        let raw: RawConfig = config::Config::builder()
-            .add_source(config::File::from_str(text, config::FileFormat::Toml))
-            .add_source(
-                config::Environment::with_prefix("SPOOLCAST")
-                    .prefix_separator("_")
-                    .separator("__")
-                    .try_parsing(true)
-                    .source(Some(env)),
-            )
-            .build()
-            .and_then(|c| c.try_deserialize())
-            .map_err(|e| Error::Config(e.to_string()))?;
+            .filter(|(k, _)| !k.starts_with("SPOOLCAST_HUB_"));
+        let raw: RawConfig = layered(text, env, "SPOOLCAST").map_err(Error::Config)?;
         raw.validate()
     }
+}
+
+/// A config file's text; the error says how to give one.
+pub fn read_file(path: &Path) -> std::result::Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "cannot read {}: {e} (pass --config or create the file)",
+            path.display()
+        )
+    })
+}
+
+/// How both daemons read their config (the hub with the prefix
+/// `SPOOLCAST_HUB`): the TOML text, then every `<PREFIX>_<SECTION>__<KEY>`
+/// variable of `env` over it. Only names with `__` count, so other
+/// variables that happen to share the prefix are not taken for keys.
+pub fn layered<T: serde::de::DeserializeOwned>(
+    text: &str,
+    env: impl IntoIterator<Item = (String, String)>,
+    prefix: &str,
+) -> std::result::Result<T, String> {
+    let env: config::Map<String, String> = env
+        .into_iter()
+        .filter(|(k, _)| {
+            k.strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('_') && rest.contains("__"))
+        })
+        .collect();
+    config::Config::builder()
+        .add_source(config::File::from_str(text, config::FileFormat::Toml))
+        .add_source(
+            config::Environment::with_prefix(prefix)
+                .prefix_separator("_")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(env)),
+        )
+        .build()
+        .and_then(|c| c.try_deserialize())
+        .map_err(|e| e.to_string())
 }
 
 fn bad(key: &str, problem: impl std::fmt::Display) -> Error {
@@ -401,7 +429,7 @@ impl RawConfig {
             max_document_size: self.agent.max_document_size,
             document_idle_timeout: self.agent.document_idle_timeout,
         };
-        let mqtt = self.mqtt.validate(&id)?;
+        let mqtt = self.mqtt.validate(format!("spoolcast-agent-{id}"))?;
         if self.printer.is_empty() {
             return Err(bad("printer", "at least one [[printer]] table is required"));
         }
@@ -426,7 +454,9 @@ impl RawConfig {
 }
 
 impl RawMqtt {
-    fn validate(self, agent: &AgentId) -> Result<MqttSection> {
+    /// Checks every key; `default_client_id` is used when `client_id` is
+    /// not set. Files must exist now, not at the first reconnect.
+    pub fn validate(self, default_client_id: String) -> Result<MqttSection> {
         let url = Url::parse(&self.url).map_err(|e| bad("mqtt.url", e))?;
         let (tls, default_port) = match url.scheme() {
             "mqtt" | "tcp" => (false, 1883),
@@ -470,9 +500,7 @@ impl RawMqtt {
         if self.max_packet_size < 64 * 1024 {
             return Err(bad("mqtt.max_packet_size", "must be at least 65536 bytes"));
         }
-        let client_id = self
-            .client_id
-            .unwrap_or_else(|| format!("spoolcast-agent-{agent}"));
+        let client_id = self.client_id.unwrap_or(default_client_id);
         if client_id.is_empty() || client_id.len() > 65535 {
             return Err(bad("mqtt.client_id", "must be 1-65535 bytes"));
         }
@@ -836,6 +864,24 @@ stopped_deadline = "5m"
         assert_eq!(c.mqtt.port, 9999);
         assert!(c.mqtt.tls);
         assert_eq!(c.agent.id.as_str(), "other");
+    }
+
+    #[test]
+    fn the_hubs_overrides_are_not_the_agents() {
+        let env = vec![
+            (
+                "SPOOLCAST_HUB_MQTT__URL".to_string(),
+                "mqtt://hub.example:1".to_string(),
+            ),
+            ("SPOOLCAST_AGENT__ID".to_string(), "other".to_string()),
+        ];
+        let c = Config::from_toml(GOOD, env).unwrap();
+        assert_eq!(c.mqtt.port, 1884);
+        assert_eq!(c.agent.id.as_str(), "other");
+        // A misspelt section of our own is still an error, not ignored.
+        let typo = vec![("SPOOLCAST_MQQT__URL".to_string(), "mqtt://x:1".to_string())];
+        let err = Config::from_toml(GOOD, typo).unwrap_err().to_string();
+        assert!(err.contains("mqqt"), "{err}");
     }
 
     #[test]

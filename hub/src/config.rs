@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use spoolcast_protocol::{Topics, DEFAULT_PREFIX};
+use spoolcast_protocol::DEFAULT_PREFIX;
 use url::Url;
 
 use crate::error::{Error, Result};
@@ -64,20 +64,10 @@ pub struct HubSection {
 pub struct MqttSection {
     /// `None`: start the embedded broker on `embedded_broker`.
     pub url: Option<Url>,
-    pub host: String,
-    pub port: u16,
-    pub tls: bool,
     pub embedded_broker: SocketAddr,
-    pub client_id: String,
-    pub ca_file: Option<PathBuf>,
-    pub cert_file: Option<PathBuf>,
-    pub key_file: Option<PathBuf>,
-    pub username: Option<String>,
-    pub password_file: Option<PathBuf>,
-    pub prefix: String,
-    pub topics: Topics,
-    pub keep_alive: Duration,
-    pub max_packet_size: usize,
+    /// Where and as whom to connect: the agent's `[mqtt]` rules, checked
+    /// by the agent's code.
+    pub broker: spoolcast_agent::config::MqttSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -175,53 +165,21 @@ impl Default for RawMqtt {
     }
 }
 
-impl MqttSection {
-    /// The keys that say who we are to the broker.
-    pub fn broker_auth(&self) -> spoolcast_tls::BrokerAuth<'_> {
-        spoolcast_tls::BrokerAuth {
-            tls: self.tls,
-            ca_file: self.ca_file.as_deref(),
-            cert_file: self.cert_file.as_deref(),
-            key_file: self.key_file.as_deref(),
-            username: self.username.as_deref(),
-            password_file: self.password_file.as_deref(),
-        }
-    }
-}
-
 impl Config {
     /// Reads the file at `path` with the process environment.
     pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::Config(format!(
-                "cannot read {}: {e} (pass --config or create the file)",
-                path.display()
-            ))
-        })?;
+        let text = spoolcast_agent::config::read_file(path).map_err(Error::Config)?;
         Self::from_toml(&text, std::env::vars())
     }
 
-    /// Parses TOML text with the given environment; split out for tests.
+    /// Parses TOML text with the given environment (`SPOOLCAST_HUB_*`
+    /// overrides, read the agent's way); split out for tests.
     pub fn from_toml(
         text: &str,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config> {
-        let env: config::Map<String, String> = env
-            .into_iter()
-            .filter(|(k, _)| k.starts_with("SPOOLCAST_HUB_") && k.contains("__"))
-            .collect();
-        let raw: RawConfig = config::Config::builder()
-            .add_source(config::File::from_str(text, config::FileFormat::Toml))
-            .add_source(
-                config::Environment::with_prefix("SPOOLCAST_HUB")
-                    .prefix_separator("_")
-                    .separator("__")
-                    .try_parsing(true)
-                    .source(Some(env)),
-            )
-            .build()
-            .and_then(|c| c.try_deserialize())
-            .map_err(|e| Error::Config(e.to_string()))?;
+        let raw: RawConfig =
+            spoolcast_agent::config::layered(text, env, "SPOOLCAST_HUB").map_err(Error::Config)?;
         raw.validate()
     }
 }
@@ -317,67 +275,57 @@ impl RawConfig {
         };
 
         let m = self.mqtt;
-        let topics = Topics::new(&m.topic_prefix).map_err(|e| bad("mqtt.topic_prefix", e))?;
         let embedded_broker: SocketAddr = m.embedded_broker.parse().map_err(|e| {
             bad(
                 "mqtt.embedded_broker",
                 format!("{:?}: {e}", m.embedded_broker),
             )
         })?;
-        let (url, host, port, tls) = match &m.url {
-            None => (
-                None,
-                embedded_broker.ip().to_string(),
-                embedded_broker.port(),
-                false,
-            ),
-            Some(text) => {
-                let url =
-                    Url::parse(text).map_err(|e| bad("mqtt.url", format!("{text:?}: {e}")))?;
-                let tls = match url.scheme() {
-                    "mqtt" => false,
-                    "mqtts" => true,
-                    other => {
-                        return Err(bad(
-                            "mqtt.url",
-                            format!("scheme {other:?} is not supported (use mqtt:// or mqtts://)"),
-                        ))
-                    }
-                };
-                let host = url
-                    .host_str()
-                    .ok_or_else(|| bad("mqtt.url", "has no host"))?
-                    .trim_matches(['[', ']'])
-                    .to_owned();
-                let port = url.port().unwrap_or(if tls { 8883 } else { 1883 });
-                (Some(url), host, port, tls)
+        if m.url.is_none() {
+            let tls_keys = [
+                ("mqtt.ca_file", &m.ca_file),
+                ("mqtt.cert_file", &m.cert_file),
+                ("mqtt.key_file", &m.key_file),
+            ];
+            if let Some((key, _)) = tls_keys.iter().find(|(_, v)| v.is_some()) {
+                return Err(bad(
+                    key,
+                    "TLS files need mqtt.url = \"mqtts://...\"; the embedded broker speaks plain MQTT on loopback",
+                ));
             }
-        };
-        if m.cert_file.is_some() != m.key_file.is_some() {
-            return Err(bad(
-                "mqtt.cert_file",
-                "cert_file and key_file must be given together",
-            ));
         }
-        let client_id = m
-            .client_id
-            .unwrap_or_else(|| format!("spoolcast-hub-{}", hub.instance));
-        let mqtt = MqttSection {
-            url,
-            host,
-            port,
-            tls,
-            embedded_broker,
-            client_id,
+        let raw = spoolcast_agent::config::RawMqtt {
+            url: m
+                .url
+                .clone()
+                .unwrap_or_else(|| format!("mqtt://{embedded_broker}")),
+            client_id: m.client_id,
             ca_file: m.ca_file,
             cert_file: m.cert_file,
             key_file: m.key_file,
             username: m.username,
             password_file: m.password_file,
-            prefix: m.topic_prefix,
-            topics,
+            topic_prefix: m.topic_prefix,
             keep_alive: m.keep_alive,
             max_packet_size: m.max_packet_size,
+        };
+        let broker = raw
+            .validate(format!("spoolcast-hub-{}", hub.instance))
+            .map_err(|e| match e {
+                spoolcast_agent::Error::Config(m) => Error::Config(m),
+                other => Error::Config(other.to_string()),
+            })?;
+        // Parsed again only after the broker rules accepted it.
+        let url = m
+            .url
+            .as_deref()
+            .map(Url::parse)
+            .transpose()
+            .map_err(|e| bad("mqtt.url", e))?;
+        let mqtt = MqttSection {
+            url,
+            embedded_broker,
+            broker,
         };
         Ok(Config { hub, mqtt })
     }
@@ -404,7 +352,7 @@ mod tests {
     fn defaults_and_overrides() {
         let c = load("").unwrap();
         assert_eq!(c.hub.instance, "hub-1");
-        assert_eq!(c.mqtt.client_id, "spoolcast-hub-hub-1");
+        assert_eq!(c.mqtt.broker.client_id, "spoolcast-hub-hub-1");
         assert!(c.mqtt.url.is_none());
         assert_eq!(c.hub.public_base_url, "http://127.0.0.1:8080");
         assert_eq!(c.hub.inline_threshold, 1024 * 1024);
@@ -420,10 +368,10 @@ mod tests {
         ];
         let c =
             Config::from_toml("[hub]\npublic_base_url = \"https://hub.example/\"\n", env).unwrap();
-        assert_eq!(c.mqtt.host, "b.example");
-        assert_eq!(c.mqtt.port, 8884);
-        assert!(c.mqtt.tls);
-        assert_eq!(c.mqtt.client_id, "spoolcast-hub-node-2");
+        assert_eq!(c.mqtt.broker.host, "b.example");
+        assert_eq!(c.mqtt.broker.port, 8884);
+        assert!(c.mqtt.broker.tls);
+        assert_eq!(c.mqtt.broker.client_id, "spoolcast-hub-node-2");
         assert_eq!(c.hub.public_base_url, "https://hub.example");
     }
 
@@ -440,6 +388,20 @@ mod tests {
             ("[mqtt]\nurl = \"ws://x\"", "mqtt.url"),
             ("[mqtt]\ntopic_prefix = \"a/+\"", "mqtt.topic_prefix"),
             ("[mqtt]\ncert_file = \"/x\"", "mqtt.cert_file"),
+            ("[mqtt]\nca_file = \"/x\"", "mqtt.ca_file"),
+            // The broker keys follow the agent's rules (its config module).
+            ("[mqtt]\nurl = \"mqtt://u:p@b.example\"", "mqtt.url"),
+            (
+                "[mqtt]\nurl = \"mqtts://b.example\"\nca_file = \"/no/such.pem\"",
+                "mqtt.ca_file",
+            ),
+            (
+                "[mqtt]\nurl = \"mqtt://b.example\"\nca_file = \"/no/such.pem\"",
+                "mqtt.url",
+            ),
+            ("[mqtt]\npassword_file = \"/x\"", "mqtt.password_file"),
+            ("[mqtt]\nkeep_alive = \"0s\"", "mqtt.keep_alive"),
+            ("[mqtt]\nmax_packet_size = 100", "mqtt.max_packet_size"),
             ("[hub]\nsurprise = 1", "surprise"),
         ];
         for (text, key) in cases {

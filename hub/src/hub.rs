@@ -153,7 +153,7 @@ impl Hub {
     ) -> Result<bool> {
         match self
             .mqtt
-            .publish(self.config.mqtt.topics.jobs(printer), offer)
+            .publish(self.config.mqtt.broker.topics.jobs(printer), offer)
             .await
         {
             Ok(()) => {
@@ -380,7 +380,7 @@ impl Hub {
         };
         self.mqtt
             .publish(
-                self.config.mqtt.topics.cancel(&printer, &id),
+                self.config.mqtt.broker.topics.cancel(&printer, &id),
                 request.to_json(),
             )
             .await?;
@@ -407,7 +407,10 @@ impl Hub {
         };
         let fresh = match self
             .mqtt
-            .publish(self.config.mqtt.topics.status_get(&pid), request.to_json())
+            .publish(
+                self.config.mqtt.broker.topics.status_get(&pid),
+                request.to_json(),
+            )
             .await
         {
             Ok(()) => tokio::time::timeout(self.config.hub.status_timeout, reply)

@@ -45,7 +45,7 @@ async fn handle(hub: &Hub, p: &Publish) -> bool {
         }
         return true;
     }
-    match hub.config.mqtt.topics.parse(topic) {
+    match hub.config.mqtt.broker.topics.parse(topic) {
         Ok(Topic::JobState { printer, job }) => {
             let msg = match JobStateMsg::from_slice(&p.payload) {
                 Ok(m) => m,

@@ -70,10 +70,13 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
         }
     };
     if config.mqtt.url.is_none() {
-        broker::start(config.mqtt.embedded_broker, config.mqtt.max_packet_size)?;
+        broker::start(
+            config.mqtt.embedded_broker,
+            config.mqtt.broker.max_packet_size,
+        )?;
     }
     let (mqtt, incoming, mqtt_task) = mqtt::start(
-        &config.mqtt,
+        &config.mqtt.broker,
         &config.hub.instance,
         config.hub.publish_timeout,
         shutdown.clone(),

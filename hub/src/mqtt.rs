@@ -32,8 +32,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::MqttSection;
 use crate::error::{Error, Result};
+use spoolcast_agent::config::MqttSection;
 
 /// The group name of the shared subscription to agents' rejects.
 pub const SHARE_GROUP: &str = "spoolcast-hub";
@@ -219,17 +219,15 @@ async fn drive(
     .await;
 }
 
-/// rumqttc options: persistent session, manual acks, TLS, credentials.
+/// rumqttc options: the agent's session options (persistent session,
+/// manual acks, TLS, credentials) with a wider in-flight window, as the hub
+/// publishes for every user at once.
 pub fn options(cfg: &MqttSection) -> Result<MqttOptions> {
-    let mut opts = MqttOptions::new(cfg.client_id.clone(), cfg.host.clone(), cfg.port);
-    opts.set_keep_alive(cfg.keep_alive);
-    opts.set_max_packet_size(cfg.max_packet_size, cfg.max_packet_size);
-    opts.set_clean_session(false);
-    opts.set_manual_acks(true);
-    opts.set_inflight(100);
-    spoolcast_tls::secure(&mut opts, &cfg.broker_auth()).map_err(|e| match e {
-        spoolcast_tls::AuthError::Password(m) => Error::Config(m),
-        spoolcast_tls::AuthError::Tls(m) => Error::Tls(m),
+    let mut opts = spoolcast_agent::mqtt::options::session_options(cfg).map_err(|e| match e {
+        spoolcast_agent::Error::Tls(m) => Error::Tls(m),
+        spoolcast_agent::Error::Config(m) => Error::Config(m),
+        other => Error::Config(other.to_string()),
     })?;
+    opts.set_inflight(100);
     Ok(opts)
 }

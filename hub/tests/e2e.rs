@@ -263,7 +263,7 @@ async fn job_states_published_while_the_hub_is_away_survive_a_broker_restart() {
     let session = || {
         let shutdown = tokio_util::sync::CancellationToken::new();
         let (_, incoming, task) = spoolcast_hub::mqtt::start(
-            &config.mqtt,
+            &config.mqtt.broker,
             "away",
             Duration::from_secs(5),
             shutdown.clone(),

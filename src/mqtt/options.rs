@@ -7,7 +7,8 @@ use rumqttc::MqttOptions;
 use crate::config::MqttSection;
 use crate::error::{Error, Result};
 
-/// Options for the agent's own long-lived session.
+/// Options for the agent's own long-lived session; the hub's session is
+/// the same with a wider in-flight window.
 pub fn session_options(cfg: &MqttSection) -> Result<MqttOptions> {
     let mut opts = base_options(cfg, &cfg.client_id)?;
     // The broker keeps our subscriptions and queues jobs while we are away.
