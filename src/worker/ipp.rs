@@ -84,15 +84,9 @@ impl Worker {
             );
             return Ok(());
         }
-        if !self
-            .journal
-            .advance(&job.key.job_id, Phase::Queued, Phase::Creating, None)
-            .unwrap_or(false)
-        {
-            // A cancel got in first; the loop re-reads the row.
+        if !self.claim(job, Phase::Creating) {
             return Ok(());
         }
-        job.phase = Phase::Creating;
         self.create_and_send(engine, job, shutdown).await
     }
 
@@ -150,13 +144,7 @@ impl Worker {
         job.engine_job_id = Some(engine_job);
         tracing::info!(engine_job, "engine job created; sending the document");
         self.status_changed.notify_one();
-        let Some(file) = job.spool_file.clone() else {
-            self.finish(
-                job,
-                JobStateKind::Aborted,
-                reasons::ABORTED_BY_SYSTEM,
-                "the spooled document is missing".into(),
-            );
+        let Some(file) = self.spool_file_or_abort(job) else {
             return Ok(());
         };
         let path = self.journal.spool().path(&file);

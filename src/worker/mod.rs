@@ -200,6 +200,35 @@ impl Worker {
         );
     }
 
+    /// The job's spooled document, or `None` once the job is ended as
+    /// aborted: a row whose file is gone can never print, and waiting for
+    /// it would only hold up the printer's queue.
+    fn spool_file_or_abort(&self, job: &mut JobRow) -> Option<String> {
+        let file = job.spool_file.clone();
+        if file.is_none() {
+            self.finish(
+                job,
+                JobStateKind::Aborted,
+                reasons::ABORTED_BY_SYSTEM,
+                "the spooled document is missing".into(),
+            );
+        }
+        file
+    }
+
+    /// Takes a queued job for sending (`Queued` -> `to`); false when a
+    /// cancel got in first (the run loop then re-reads the row).
+    fn claim(&self, job: &mut JobRow, to: Phase) -> bool {
+        let claimed = self
+            .journal
+            .advance(&job.key.job_id, Phase::Queued, to, None)
+            .unwrap_or(false);
+        if claimed {
+            job.phase = to;
+        }
+        claimed
+    }
+
     /// Feeds an observation to the machine; true once the job is final.
     fn observe(&self, job: &mut JobRow, obs: Observation) -> bool {
         if let Some(next) = machine::observe(&job.status, obs, Utc::now()).publish {

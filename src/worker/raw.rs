@@ -99,13 +99,7 @@ impl Worker {
                 return Ok(());
             }
         };
-        let Some(file) = job.spool_file.clone() else {
-            self.finish(
-                job,
-                JobStateKind::Aborted,
-                reasons::ABORTED_BY_SYSTEM,
-                "the spooled document is missing".into(),
-            );
+        let Some(file) = self.spool_file_or_abort(job) else {
             return Ok(());
         };
         // Connect first: a printer that is off must leave the job

@@ -63,13 +63,7 @@ impl Worker {
         job: &mut JobRow,
         shutdown: &Shutdown,
     ) -> Flow<()> {
-        if job.spool_file.is_none() {
-            self.finish(
-                job,
-                JobStateKind::Aborted,
-                reasons::ABORTED_BY_SYSTEM,
-                "the spooled document is missing".into(),
-            );
+        if self.spool_file_or_abort(job).is_none() {
             return Ok(());
         }
         let pages = job_pages(
@@ -79,15 +73,9 @@ impl Worker {
         );
         let scenario =
             Scenario::from_title(job.spec.title.as_deref().unwrap_or(job.key.job_id.as_str()));
-        if !self
-            .journal
-            .advance(&job.key.job_id, Phase::Queued, Phase::Sending, None)
-            .unwrap_or(false)
-        {
-            // A cancel got in first; the loop re-reads the row.
+        if !self.claim(job, Phase::Sending) {
             return Ok(());
         }
-        job.phase = Phase::Sending;
         if let Err(e) = engine.submit(job.key.job_id.as_str(), pages, scenario) {
             // Refused, so the device does not have it: safe to start over.
             let _ = self
