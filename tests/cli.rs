@@ -11,10 +11,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use support::rig::{Rig, PRINTER};
-use support::{
-    free_port, job_offer, temp_dir, unique_job_id, AgentConfig, IppPrinter, Mosquitto, Probe,
-    MINIMAL_PDF,
-};
+use support::{free_port, temp_dir, AgentConfig, IppPrinter, Mosquitto, Probe, MINIMAL_PDF};
 
 const BIN: &str = env!("CARGO_BIN_EXE_spoolcast-agent");
 const T: Duration = Duration::from_secs(30);
@@ -548,30 +545,9 @@ async fn json_log_format_writes_only_json_lines_and_sigterm_exits_cleanly() {
         .arg("run");
     let mut agent = Agent::spawn(cmd, dir.path());
 
-    probe
-        .wait_for_json(
-            "spoolcast/v1/agents/bridge-1/availability",
-            |v| v["state"] == "online",
-            T,
-        )
-        .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    probe.wait_online("bridge-1", T).await;
     // A job, so the job path logs too.
-    let job = unique_job_id("ok");
-    probe
-        .publish_json(
-            &format!("spoolcast/v1/printers/{PRINTER}/jobs"),
-            &job_offer(&job, "user-1", MINIMAL_PDF, "application/pdf"),
-            false,
-        )
-        .await;
-    let fin = probe
-        .wait_for_json(
-            &format!("spoolcast/v1/printers/{PRINTER}/jobs/{job}/state"),
-            support::rig::is_final,
-            T,
-        )
-        .await;
+    let (_, fin) = probe.print_one(PRINTER, T).await;
     assert_eq!(fin["state"], "completed", "{fin}");
 
     let status = tokio::task::block_in_place(|| agent.terminate(Duration::from_secs(15)));

@@ -15,11 +15,11 @@ use serde_json::json;
 use support::agent::agent_command;
 use support::pki::Pki;
 use support::process::Daemon;
-use support::rig::{is_final, Rig, RigOptions, PRINTER};
+use support::rig::{Rig, RigOptions, PRINTER};
 use support::snmpsim::{self, SnmpSim};
 use support::{
-    free_port, job_offer, unique_job_id, wait_for_port, AgentConfig, AgentProcess, IppPrinter,
-    Mosquitto, Probe, MINIMAL_PDF,
+    free_port, unique_job_id, wait_for_port, AgentConfig, AgentProcess, IppPrinter, Mosquitto,
+    Probe,
 };
 
 const T: Duration = Duration::from_secs(30);
@@ -170,29 +170,8 @@ async fn no_secret_reaches_any_output_at_debug_level() {
     // The daemon at work: a job printed, a fresh status read over SNMPv3.
     let probe = Probe::connect(plain, "hub-probe").await;
     let agent = AgentProcess::start(&cfg);
-    probe
-        .wait_for_json(
-            "spoolcast/v1/agents/bridge-1/availability",
-            |v| v["state"] == "online",
-            T,
-        )
-        .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let job = unique_job_id("ok");
-    probe
-        .publish_json(
-            &format!("spoolcast/v1/printers/{PRINTER}/jobs"),
-            &job_offer(&job, "user-1", MINIMAL_PDF, "application/pdf"),
-            false,
-        )
-        .await;
-    let fin = probe
-        .wait_for_json(
-            &format!("spoolcast/v1/printers/{PRINTER}/jobs/{job}/state"),
-            is_final,
-            T,
-        )
-        .await;
+    probe.wait_online("bridge-1", T).await;
+    let (_, fin) = probe.print_one(PRINTER, T).await;
     assert_eq!(fin["state"], "completed", "{fin}");
     probe
         .publish_json(

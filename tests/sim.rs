@@ -52,14 +52,8 @@ impl SimRig {
             _state: state,
         };
         rig.probe
-            .wait_for_json(
-                "spoolcast/v1/agents/bridge-1/availability",
-                |v| v["state"] == "online",
-                Duration::from_secs(20),
-            )
+            .wait_online("bridge-1", Duration::from_secs(20))
             .await;
-        // Give the broker a moment to process the agent's SUBSCRIBE too.
-        tokio::time::sleep(Duration::from_millis(200)).await;
         rig
     }
 

@@ -142,15 +142,7 @@ impl Site {
             probe,
             broker,
         };
-        site.probe
-            .wait_for_json(
-                &format!("spoolcast/v1/agents/{AGENT_ID}/availability"),
-                |v| v["state"] == "online",
-                T,
-            )
-            .await;
-        // The online message follows SUBSCRIBE; let the broker take both.
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        site.probe.wait_online(AGENT_ID, T).await;
         site
     }
 

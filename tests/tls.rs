@@ -18,11 +18,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use support::process::Daemon;
-use support::rig::{is_final, PRINTER};
-use support::{
-    free_port, job_offer, temp_dir, unique_job_id, wait_for_port, AgentConfig, IppPrinter,
-    Mosquitto, Probe, MINIMAL_PDF,
-};
+use support::rig::PRINTER;
+use support::{free_port, temp_dir, wait_for_port, AgentConfig, IppPrinter, Mosquitto, Probe};
 use tempfile::TempDir;
 
 const BIN: &str = env!("CARGO_BIN_EXE_spoolcast-agent");
@@ -354,21 +351,9 @@ async fn a_job_from_the_plain_listener_prints_through_an_agent_on_mtls() {
     pki.assert_no_key_in(&format!("{stdout}{stderr}"), "check's output");
 
     let mut agent = RunningAgent::start(&config, dir.path());
-    probe
-        .wait_for_json(AVAILABILITY, |v| v["state"] == "online", T)
-        .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-
-    let job = unique_job_id("ok");
-    probe
-        .publish_json(
-            &format!("spoolcast/v1/printers/{PRINTER}/jobs"),
-            &job_offer(&job, "user-1", MINIMAL_PDF, "application/pdf"),
-            false,
-        )
-        .await;
+    probe.wait_online("bridge-1", T).await;
+    let (job, fin) = probe.print_one(PRINTER, T).await;
     let state_topic = format!("spoolcast/v1/printers/{PRINTER}/jobs/{job}/state");
-    let fin = probe.wait_for_json(&state_topic, is_final, T).await;
     assert_eq!(fin["state"], "completed", "{fin}");
     assert_eq!(fin["evidence"], "printer-confirmed", "{fin}");
     let names: Vec<String> = probe

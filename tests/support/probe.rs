@@ -170,6 +170,40 @@ impl Probe {
         }
     }
 
+    /// Waits until `agent` announced itself online, then a moment more: it
+    /// publishes `online` right after queueing its SUBSCRIBE, and the broker
+    /// must have taken both before an offer can reach it.
+    pub async fn wait_online(&self, agent: &str, timeout: Duration) {
+        self.wait_for_json(
+            &format!("spoolcast/v1/agents/{agent}/availability"),
+            |v| v["state"] == "online",
+            timeout,
+        )
+        .await;
+        sleep(Duration::from_millis(200)).await;
+    }
+
+    /// Offers a minimal PDF of `user-1` to `printer` and waits for the
+    /// job's final state: one job through the running agent. Returns the
+    /// job ID and that state.
+    pub async fn print_one(&self, printer: &str, timeout: Duration) -> (String, Value) {
+        let job = super::unique_job_id("ok");
+        self.publish_json(
+            &format!("spoolcast/v1/printers/{printer}/jobs"),
+            &super::job_offer(&job, "user-1", super::MINIMAL_PDF, "application/pdf"),
+            false,
+        )
+        .await;
+        let fin = self
+            .wait_for_json(
+                &format!("spoolcast/v1/printers/{printer}/jobs/{job}/state"),
+                super::rig::is_final,
+                timeout,
+            )
+            .await;
+        (job, fin)
+    }
+
     /// Waits for a JSON message on a topic matching `filter` whose parsed
     /// payload satisfies `predicate`, and returns the parsed payload.
     pub async fn wait_for_json(

@@ -88,15 +88,8 @@ impl Rig {
     /// are in place by then).
     pub async fn wait_online(&self) {
         self.probe
-            .wait_for_json(
-                "spoolcast/v1/agents/bridge-1/availability",
-                |v| v["state"] == "online",
-                Duration::from_secs(20),
-            )
+            .wait_online("bridge-1", Duration::from_secs(20))
             .await;
-        // The online message is published right after SUBSCRIBE is queued;
-        // give the broker a moment to process both.
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
     pub fn jobs_topic(&self) -> String {
