@@ -62,9 +62,9 @@ pub struct HubSection {
 /// `[mqtt]`
 #[derive(Debug, Clone)]
 pub struct MqttSection {
-    /// `None`: start the embedded broker on `embedded_broker`.
-    pub url: Option<Url>,
-    pub embedded_broker: SocketAddr,
+    /// Where the hub runs its own broker: set exactly when `mqtt.url` is
+    /// not (then `broker` points here).
+    pub embedded_broker: Option<SocketAddr>,
     /// Where and as whom to connect: the agent's `[mqtt]` rules, checked
     /// by the agent's code.
     pub broker: spoolcast_agent::config::MqttSection,
@@ -281,7 +281,8 @@ impl RawConfig {
                 format!("{:?}: {e}", m.embedded_broker),
             )
         })?;
-        if m.url.is_none() {
+        let embedded = m.url.is_none();
+        if embedded {
             let tls_keys = [
                 ("mqtt.ca_file", &m.ca_file),
                 ("mqtt.cert_file", &m.cert_file),
@@ -295,10 +296,7 @@ impl RawConfig {
             }
         }
         let raw = spoolcast_agent::config::RawMqtt {
-            url: m
-                .url
-                .clone()
-                .unwrap_or_else(|| format!("mqtt://{embedded_broker}")),
+            url: m.url.unwrap_or_else(|| format!("mqtt://{embedded_broker}")),
             client_id: m.client_id,
             ca_file: m.ca_file,
             cert_file: m.cert_file,
@@ -309,22 +307,9 @@ impl RawConfig {
             keep_alive: m.keep_alive,
             max_packet_size: m.max_packet_size,
         };
-        let broker = raw
-            .validate(format!("spoolcast-hub-{}", hub.instance))
-            .map_err(|e| match e {
-                spoolcast_agent::Error::Config(m) => Error::Config(m),
-                other => Error::Config(other.to_string()),
-            })?;
-        // Parsed again only after the broker rules accepted it.
-        let url = m
-            .url
-            .as_deref()
-            .map(Url::parse)
-            .transpose()
-            .map_err(|e| bad("mqtt.url", e))?;
+        let broker = raw.validate(format!("spoolcast-hub-{}", hub.instance))?;
         let mqtt = MqttSection {
-            url,
-            embedded_broker,
+            embedded_broker: embedded.then_some(embedded_broker),
             broker,
         };
         Ok(Config { hub, mqtt })
@@ -353,7 +338,10 @@ mod tests {
         let c = load("").unwrap();
         assert_eq!(c.hub.instance, "hub-1");
         assert_eq!(c.mqtt.broker.client_id, "spoolcast-hub-hub-1");
-        assert!(c.mqtt.url.is_none());
+        assert_eq!(
+            c.mqtt.embedded_broker,
+            Some("127.0.0.1:1883".parse().unwrap())
+        );
         assert_eq!(c.hub.public_base_url, "http://127.0.0.1:8080");
         assert_eq!(c.hub.inline_threshold, 1024 * 1024);
         let env = vec![
@@ -371,6 +359,7 @@ mod tests {
         assert_eq!(c.mqtt.broker.host, "b.example");
         assert_eq!(c.mqtt.broker.port, 8884);
         assert!(c.mqtt.broker.tls);
+        assert_eq!(c.mqtt.embedded_broker, None);
         assert_eq!(c.mqtt.broker.client_id, "spoolcast-hub-node-2");
         assert_eq!(c.hub.public_base_url, "https://hub.example");
     }

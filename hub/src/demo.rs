@@ -186,8 +186,7 @@ mod tests {
         let listen: SocketAddr = "127.0.0.1:8080".parse().unwrap();
         let broker: SocketAddr = "127.0.0.1:18830".parse().unwrap();
         let hub = Config::from_toml(&hub_toml(dir, listen, broker), Vec::new()).unwrap();
-        assert_eq!(hub.mqtt.embedded_broker, broker);
-        assert!(hub.mqtt.url.is_none());
+        assert_eq!(hub.mqtt.embedded_broker, Some(broker));
         assert_eq!(hub.hub.documents_dir, dir.join("documents"));
         let agent = spoolcast_agent::config::Config::from_toml(
             &agent_toml(dir, broker, Duration::from_secs(20)),

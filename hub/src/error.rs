@@ -76,5 +76,20 @@ impl Error {
     }
 }
 
+/// The hub runs the agent's code for its broker settings and session
+/// options (`config::RawMqtt::validate`, `mqtt::options`): their errors keep
+/// their kind. The rest (the agent's journal and spool) is not reached from
+/// the hub, and would be told as config, where those calls start.
+impl From<spoolcast_agent::Error> for Error {
+    fn from(e: spoolcast_agent::Error) -> Error {
+        match e {
+            spoolcast_agent::Error::Config(m) => Error::Config(m),
+            spoolcast_agent::Error::Tls(m) => Error::Tls(m),
+            spoolcast_agent::Error::Mqtt(m) => Error::Mqtt(m),
+            other => Error::Config(other.to_string()),
+        }
+    }
+}
+
 /// The hub library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -69,11 +69,8 @@ pub async fn start(config: Config, shutdown: CancellationToken) -> Result<Runnin
             signer::Signer::random()
         }
     };
-    if config.mqtt.url.is_none() {
-        broker::start(
-            config.mqtt.embedded_broker,
-            config.mqtt.broker.max_packet_size,
-        )?;
+    if let Some(addr) = config.mqtt.embedded_broker {
+        broker::start(addr, config.mqtt.broker.max_packet_size)?;
     }
     let (mqtt, incoming, mqtt_task) = mqtt::start(
         &config.mqtt.broker,

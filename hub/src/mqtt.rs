@@ -223,11 +223,7 @@ async fn drive(
 /// manual acks, TLS, credentials) with a wider in-flight window, as the hub
 /// publishes for every user at once.
 pub fn options(cfg: &MqttSection) -> Result<MqttOptions> {
-    let mut opts = spoolcast_agent::mqtt::options::session_options(cfg).map_err(|e| match e {
-        spoolcast_agent::Error::Tls(m) => Error::Tls(m),
-        spoolcast_agent::Error::Config(m) => Error::Config(m),
-        other => Error::Config(other.to_string()),
-    })?;
+    let mut opts = spoolcast_agent::mqtt::options::session_options(cfg)?;
     opts.set_inflight(100);
     Ok(opts)
 }

@@ -67,7 +67,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<ItemResult> {
         hub.add_user(&owner, PW).await;
         let owners = logins(&hub, &owner, n.min(MAX_LOGINS)).await;
         let f = fan_out(
-            ctx,
+            !ctx.quick,
             &hub,
             &tap,
             (&owners, &[]),
@@ -108,13 +108,8 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<ItemResult> {
         others.extend(logins(&hub, &user, (MAX_LOGINS - 1) / BYSTANDERS).await);
     }
     let crowd_dir = temp_dir("bench-swarm-crowd");
-    let quick = Ctx {
-        quick: true,
-        target: ctx.target.clone(),
-        root: ctx.root.clone(),
-    };
     let f = fan_out(
-        &quick,
+        false,
         &hub,
         &tap,
         (&owners, &others),
@@ -187,10 +182,10 @@ async fn logins(hub: &TestHub, user: &str, count: usize) -> Vec<Device> {
 
 /// Opens `n` streams round-robin over the sessions of the jobs' owner and
 /// of `others` (other users'), jams `repeats` jobs of the owner and times
-/// the delivery to each of the owner's streams. `ctx.quick` skips the idle
-/// CPU measurement.
+/// the delivery to each of the owner's streams; then, if `measure_idle`, the
+/// hub's and the streams' CPU while nothing happens.
 async fn fan_out(
-    ctx: &Ctx,
+    measure_idle: bool,
     hub: &TestHub,
     tap: &Tap,
     (owner, others): (&[Device], &[Device]),
@@ -230,7 +225,7 @@ async fn fan_out(
             bail!("job {id} ended {}", end.json());
         }
     }
-    let idle_cpu = if ctx.quick {
+    let idle_cpu = if !measure_idle {
         None
     } else {
         // One whole session-check period (15 s) and then some.
