@@ -382,6 +382,20 @@ async fn assert_outage_survived(rig: &Rig, recorder: &Recorder, job: &str) {
     assert_eq!(strip_at(&probe_fin), strip_at(&fin));
 }
 
+/// Starts the broker again with the agent held still until the probe has
+/// subscribed again. The probe has a clean session, so it sees the agent's
+/// outbox replay only if it is subscribed when the agent publishes; the
+/// agent's back-off once won that race by milliseconds (its reconnect 40 ms
+/// after the broker, the probe's 200 ms pause later) and the test failed
+/// for a reason that was the probe's, not the agent's.
+async fn broker_back_probe_first(rig: &mut Rig) {
+    let before = rig.probe.subacks();
+    rig.agent.pause();
+    rig.broker.start_again();
+    rig.probe.wait_resubscribed(before, T).await;
+    rig.agent.resume();
+}
+
 /// 5. Broker stopped gracefully while the job prints, and kept down until
 ///    the job has finished: the final state is published from the outbox
 ///    once the broker is back.
@@ -402,7 +416,7 @@ async fn broker_stopped_mid_job_the_final_state_arrives_after_restart() {
             .all(|v| !is_final(&v)),
         "a final state cannot have been delivered while the broker was down"
     );
-    rig.broker.start_again();
+    broker_back_probe_first(&mut rig).await;
     assert_outage_survived(&rig, &recorder, &job).await;
 }
 
@@ -418,7 +432,7 @@ async fn broker_killed_mid_job_the_final_state_arrives_after_restart() {
     rig.broker.kill();
     tokio::time::sleep(Duration::from_secs(7)).await;
     rig.printer.wait_printed(&job, T);
-    rig.broker.start_again();
+    broker_back_probe_first(&mut rig).await;
     assert_outage_survived(&rig, &recorder, &job).await;
 }
 

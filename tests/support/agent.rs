@@ -211,6 +211,16 @@ impl AgentProcess {
         self.daemon.as_ref().expect("agent not running").pid()
     }
 
+    /// SIGSTOP / SIGCONT: holds the agent still (e.g. so a test's own
+    /// client reconnects to a restarted broker first) and lets it go on.
+    pub fn pause(&mut self) {
+        self.running().pause();
+    }
+
+    pub fn resume(&mut self) {
+        self.running().resume();
+    }
+
     /// SIGKILL: a crash or power cut; nothing gets flushed.
     pub fn kill9(&mut self) -> ExitStatus {
         self.running().kill()

@@ -59,6 +59,8 @@ pub struct Probe {
     client: AsyncClient,
     shared: Arc<Mutex<Shared>>,
     task: JoinHandle<()>,
+    /// How many filters it subscribes to on every (re)connect.
+    filters: u64,
 }
 
 impl Probe {
@@ -80,6 +82,7 @@ impl Probe {
         let (client, eventloop) = AsyncClient::new(options, 100);
         let shared = Arc::new(Mutex::new(Shared::default()));
         let filters: Vec<String> = filters.iter().map(|f| (*f).to_owned()).collect();
+        let filter_count = filters.len() as u64;
         let task = tokio::spawn(run_event_loop(
             eventloop,
             client.clone(),
@@ -90,6 +93,7 @@ impl Probe {
             client,
             shared,
             task,
+            filters: filter_count,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         while probe.lock().subacks == 0 {
@@ -166,6 +170,25 @@ impl Probe {
                     self.dump()
                 );
             }
+            sleep(POLL_EVERY).await;
+        }
+    }
+
+    /// SUBACKs so far: compare before and after a broker restart with
+    /// [`Probe::wait_resubscribed`].
+    pub fn subacks(&self) -> u64 {
+        self.lock().subacks
+    }
+
+    /// Waits until the probe subscribed again after a reconnect: more than
+    /// `before` SUBACKs, one for each of its filters.
+    pub async fn wait_resubscribed(&self, before: u64, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.subacks() < before + self.filters {
+            assert!(
+                Instant::now() < deadline,
+                "the probe did not subscribe again within {timeout:?}"
+            );
             sleep(POLL_EVERY).await;
         }
     }
